@@ -1,0 +1,114 @@
+// Interrupts and exceptions. A fault in user mode ends the faulting task with a console message
+// (until exceptions are messages, IPC issue); a fault in kernel mode is a kernel bug: panic.
+#include "arch/x86_64/apic.h"
+#include "arch/x86_64/cpu_local.h"
+#include "arch/x86_64/io.h"
+#include "arch/x86_64/pmap_x86.h"
+#include "arch/x86_64/trap_frame.h"
+#include "kern/log.h"
+#include "kern/processor.h"
+#include "kern/sched.h"
+#include "kern/task.h"
+#include "lib/format.h"
+#include "machine/backtrace.h"
+#include "arch/x86_64/trap.h"
+
+namespace {
+
+const char* const kExceptionNames[32] = {
+    "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range", "invalid opcode",
+    "device not available", "double fault", "coprocessor overrun", "invalid TSS",
+    "segment not present", "stack fault", "general protection", "page fault", "reserved",
+    "x87 error", "alignment check", "machine check", "SIMD error", "virtualization",
+    "control protection", "reserved", "reserved", "reserved", "reserved", "reserved",
+    "reserved", "hypervisor injection", "VMM communication", "security", "reserved"};
+
+void dump_frame(const TrapFrame* f) {
+  klog("  rip %016lx cs %lx rflags %lx rsp %016lx ss %lx err %lx", f->rip, f->cs, f->rflags, f->rsp,
+       f->ss, f->error);
+  klog("  rax %016lx rbx %016lx rcx %016lx rdx %016lx", f->rax, f->rbx, f->rcx, f->rdx);
+  klog("  rsi %016lx rdi %016lx rbp %016lx r8  %016lx", f->rsi, f->rdi, f->rbp, f->r8);
+  klog("  r9  %016lx r10 %016lx r11 %016lx r12 %016lx", f->r9, f->r10, f->r11, f->r12);
+  klog("  r13 %016lx r14 %016lx r15 %016lx cr2 %016lx", f->r13, f->r14, f->r15, read_cr2());
+}
+
+[[noreturn]] void kernel_fault(TrapFrame* f) {
+  klog("kernel trap %lu (%s) on cpu %u", f->vector,
+       f->vector < 32 ? kExceptionNames[f->vector] : "?", arch_cpu_id());
+  dump_frame(f);
+  arch_backtrace(reinterpret_cast<const void*>(f->rbp));
+  panic("unhandled kernel trap %lu at %lx", f->vector, f->rip);
+}
+
+void user_fault(TrapFrame* f) {
+  Thread* t = current_thread();
+  char reason[64];
+  if (f->vector == 14)
+    snprintf_k(reason, sizeof reason, "page fault at 0x%lx", read_cr2());
+  else
+    snprintf_k(reason, sizeof reason, "%s", kExceptionNames[f->vector]);
+  user_task_fatal(t, reason, f);
+}
+
+}  // namespace
+
+void user_task_fatal(Thread* t, const char* reason, const TrapFrame* f) {
+  klog("task %s terminated: %s (thread %lu, rip %lx)", t->task->name, reason, t->id, f->rip);
+  task_terminate(t->task);
+}
+
+extern "C" void trap_dispatch(TrapFrame* f) {
+  uint64_t v = f->vector;
+  if (v < 32) {
+    if (!f->from_user() || v == 8 || v == 18) kernel_fault(f);
+    arch_irq_restore(0x200);
+    user_fault(f);
+  } else if (v == kVectorTimer) {
+    apic_eoi();
+    sched_tick();
+  } else if (v == kVectorReschedule) {
+    apic_eoi();
+    current_processor()->need_resched = true;
+  } else if (v == kVectorTlb) {
+    tlb_shootdown_interrupt();
+    apic_eoi();
+  } else if (v == kVectorStop) {
+    this_cpu()->stopped = true;
+    arch_halt();
+  } else if (v == kVectorSpurious) {
+    return;
+  } else {
+    apic_eoi();
+    klog("unexpected interrupt %lu", v);
+  }
+  // Preempt only code that had interrupts on: it holds no spinlock.
+  if (f->rflags & 0x200) {
+    sched_preempt_check();
+    Thread* t = current_thread();
+    if (f->from_user() && t->terminate_requested) {
+      arch_irq_restore(0x200);
+      thread_terminate_self();
+    }
+  }
+}
+
+void arch_backtrace(const void* frame) {
+  extern const uint64_t __ksyms_start[];
+  auto* fp = static_cast<const uint64_t*>(frame);
+  for (int depth = 0; fp && depth < 24; ++depth) {
+    auto addr = reinterpret_cast<uint64_t>(fp);
+    if (addr < 0xffff800000000000ull || (addr & 7)) break;
+    uint64_t ret = fp[1];
+    if (!ret) break;
+    const char* name = "?";
+    uint64_t best = 0;
+    const char* names = nullptr;
+    const uint64_t* s = __ksyms_start;
+    size_t n = 0;
+    while (s[2 * n]) ++n;
+    names = reinterpret_cast<const char*>(&s[2 * n + 2]);
+    for (size_t i = 0; i < n && s[2 * i] <= ret; ++i) best = i, name = names + s[2 * i + 1];
+    klog("  #%d %016lx %s+0x%lx", depth, ret, n ? name : "?", n ? ret - s[2 * best] : 0);
+    fp = reinterpret_cast<const uint64_t*>(fp[0]);
+  }
+}

@@ -1,0 +1,3 @@
+#include "kern/processor.h"
+
+Processor processors[kMaxCpus];

@@ -1,0 +1,348 @@
+// Scheduling primitives. Each CPU has a run queue (Processor::runq) guarded by its
+// Processor::lock. Waiting threads sit in a hash of wait queues keyed by event.
+//
+// Switching protocol: a thread may be put on a run queue (by a wakeup on another CPU) before
+// its own CPU has finished switching away from it. Thread::on_cpu stays true until the old
+// CPU is off the thread's stack (thread_switch_finish), and a CPU about to run a thread spins
+// until that flag drops. Lock order: wait bucket -> timeout list -> processor.
+#include "kern/sched.h"
+
+#include "kern/processor.h"
+#include "kern/task.h"
+
+namespace {
+
+struct WaitBucket {
+  SpinLock lock;
+  IntrusiveList<Thread, &Thread::wait_link> threads;
+};
+constexpr unsigned kWaitBuckets = 64;
+WaitBucket wait_buckets[kWaitBuckets];
+
+WaitBucket& bucket_for(const void* event) {
+  auto h = reinterpret_cast<uintptr_t>(event);
+  h ^= h >> 17;
+  h *= 0x9e3779b97f4a7c15ull;
+  return wait_buckets[(h >> 40) % kWaitBuckets];
+}
+
+SpinLock timeout_lock;
+IntrusiveList<Thread, &Thread::timeout_link> timeout_list;
+
+void timeout_cancel(Thread* t) {
+  SpinGuard g(timeout_lock);
+  if (t->on_timeout_list) {
+    timeout_list.remove(t);
+    t->on_timeout_list = false;
+  }
+}
+
+// Picks the next thread for processor `p` (locked). Tries the local queue, then steals from
+// another CPU's queue, then falls back to the idle thread.
+Thread* choose_next(Processor* p) {
+  if (Thread* t = p->runq.dequeue()) return t;
+  for (unsigned i = 0; i < kMaxCpus; ++i) {
+    Processor* o = &processors[i];
+    if (o == p || !o->online || o->runq.size() == 0) continue;
+    if (!o->lock.try_lock()) continue;
+    Thread* t = nullptr;
+    // Leave threads bound to that CPU where they are.
+    for (int tries = 0; tries < 4 && (t = o->runq.dequeue()); ++tries) {
+      if (t->bound_cpu < 0 || t->bound_cpu == static_cast<int>(p->id)) break;
+      o->runq.enqueue(t);
+      t = nullptr;
+    }
+    o->lock.unlock();
+    if (t) return t;
+  }
+  return p->idle_thread;
+}
+
+// Switches away from `self` (interrupts off, no locks held). When `requeue`, self stays
+// runnable and goes back on this CPU's run queue (unless a better choice is only self).
+bool reschedule(Thread* self, bool requeue, Thread* direct = nullptr) {
+  Processor* p = current_processor();
+  Thread* next;
+  {
+    SpinGuard g(p->lock);
+    p->need_resched = false;
+    if (requeue && self != p->idle_thread && self->state == ThreadState::kRunning) {
+      self->state = ThreadState::kRunnable;
+      self->runq_owner = p;
+      p->runq.enqueue(self);
+    }
+    if (direct) {
+      next = direct;
+    } else {
+      next = choose_next(p);
+      if (next != p->idle_thread) next->runq_owner = nullptr;
+    }
+    next->state = ThreadState::kRunning;
+    next->quantum_left = kQuantumTicks;
+    next->last_cpu = p->id;
+    p->active_thread = next;
+  }
+  if (next == self) return false;
+  while (__atomic_load_n(&next->on_cpu, __ATOMIC_ACQUIRE)) arch_cpu_relax();
+  next->on_cpu = true;
+  ++p->context_switches;
+  Thread* prev = arch_context_switch(self, next);
+  thread_switch_finish(prev);
+  return true;
+}
+
+}  // namespace
+
+Thread* current_thread() { return current_processor()->active_thread; }
+
+void thread_switch_finish(Thread* prev) {
+  bool halted = prev->state == ThreadState::kHalted;
+  __atomic_store_n(&prev->on_cpu, false, __ATOMIC_RELEASE);
+  if (halted) thread_reap(prev);
+}
+
+void assert_wait(const void* event, uint64_t timeout_ns) {
+  Thread* self = current_thread();
+  IrqState s = arch_irq_disable();
+  WaitBucket& b = bucket_for(event);
+  {
+    SpinGuard g(b.lock);
+    self->wait_event = event;
+    self->wait_result = WaitResult::kAwakened;
+    self->state = ThreadState::kWaiting;
+    b.threads.push_back(self);
+    if (timeout_ns) {
+      SpinGuard tg(timeout_lock);
+      self->wait_deadline_ns = arch_time_ns() + timeout_ns;
+      self->on_timeout_list = true;
+      timeout_list.push_back(self);
+    }
+  }
+  arch_irq_restore(s);
+}
+
+WaitResult thread_block() {
+  Thread* self = current_thread();
+  IrqState s = arch_irq_disable();
+  if (self->terminate_requested && self->state == ThreadState::kWaiting)
+    clear_wait(self, WaitResult::kInterrupted);
+  reschedule(self, false);
+  arch_irq_restore(s);
+  return self->wait_result;
+}
+
+void clear_wait(Thread* t, WaitResult result) {
+  IrqState s = arch_irq_disable();
+  const void* event = __atomic_load_n(&t->wait_event, __ATOMIC_ACQUIRE);
+  bool woke = false;
+  if (event) {
+    WaitBucket& b = bucket_for(event);
+    SpinGuard g(b.lock);
+    if (t->state == ThreadState::kWaiting && t->wait_event == event) {
+      b.threads.remove(t);
+      t->wait_event = nullptr;
+      t->wait_result = result;
+      t->state = ThreadState::kRunnable;
+      woke = true;
+    }
+  }
+  if (woke) {
+    timeout_cancel(t);
+    thread_setrun(t);
+  }
+  arch_irq_restore(s);
+}
+
+namespace {
+bool wakeup(const void* event, bool one) {
+  IrqState s = arch_irq_disable();
+  WaitBucket& b = bucket_for(event);
+  bool any = false;
+  for (;;) {
+    Thread* found = nullptr;
+    {
+      SpinGuard g(b.lock);
+      for (Thread* t : b.threads) {
+        if (t->wait_event == event) {
+          found = t;
+          break;
+        }
+      }
+      if (found) {
+        b.threads.remove(found);
+        found->wait_event = nullptr;
+        found->wait_result = WaitResult::kAwakened;
+        found->state = ThreadState::kRunnable;
+      }
+    }
+    if (!found) break;
+    any = true;
+    timeout_cancel(found);
+    thread_setrun(found);
+    if (one) break;
+  }
+  arch_irq_restore(s);
+  return any;
+}
+}  // namespace
+
+void thread_wakeup(const void* event) { wakeup(event, false); }
+bool thread_wakeup_one(const void* event) { return wakeup(event, true); }
+
+void thread_setrun(Thread* t) {
+  IrqState s = arch_irq_disable();
+  Processor* here = current_processor();
+  Processor* target = nullptr;
+  if (t->bound_cpu >= 0) {
+    target = &processors[t->bound_cpu];
+  } else {
+    // Prefer an idle CPU, starting with the one the thread last ran on (its cache).
+    for (unsigned k = 0; k < kMaxCpus && !target; ++k) {
+      Processor* p = &processors[(t->last_cpu + k) % kMaxCpus];
+      if (p->online && p->active_thread == p->idle_thread && p->runq.size() == 0) target = p;
+    }
+    if (!target) target = processors[t->last_cpu].online ? &processors[t->last_cpu] : here;
+  }
+  bool kick;
+  {
+    SpinGuard g(target->lock);
+    t->state = ThreadState::kRunnable;
+    t->runq_owner = target;
+    target->runq.enqueue(t);
+    Thread* running = target->active_thread;
+    kick = running == target->idle_thread || t->sched_pri < running->sched_pri;
+    if (kick) target->need_resched = true;
+  }
+  if (kick && target != here) arch_send_reschedule(target->id);
+  arch_irq_restore(s);
+}
+
+bool thread_yield() {
+  Thread* self = current_thread();
+  IrqState s = arch_irq_disable();
+  bool ran_other = reschedule(self, true);
+  arch_irq_restore(s);
+  return ran_other;
+}
+
+bool thread_yield_depressed() {
+  Thread* self = current_thread();
+  SchedPri p{self->base_pri, self->sched_pri, self->depressed};
+  SchedPri d = sched_pri_depress(p);
+  self->sched_pri = d.sched_pri;
+  self->depressed = d.depressed;
+  bool r = thread_yield();
+  self->sched_pri = p.sched_pri;
+  self->depressed = false;
+  return r;
+}
+
+bool thread_handoff(Thread* to, bool wait, uint64_t wait_ns) {
+  Thread* self = current_thread();
+  if (to == self) return false;
+  IrqState s = arch_irq_disable();
+  // Take `to` off whatever run queue holds it; if it is not queued it cannot be handed to.
+  Processor* owner = __atomic_load_n(&to->runq_owner, __ATOMIC_ACQUIRE);
+  bool taken = false;
+  if (owner) {
+    SpinGuard g(owner->lock);
+    if (to->runq_owner == owner && to->state == ThreadState::kRunnable &&
+        (to->bound_cpu < 0 || to->bound_cpu == static_cast<int>(arch_cpu_id()))) {
+      owner->runq.remove(to);
+      to->runq_owner = nullptr;
+      taken = true;
+    }
+  }
+  if (!taken) {
+    arch_irq_restore(s);
+    return false;
+  }
+  if (wait) {
+    arch_irq_restore(s);
+    assert_wait(&self->wait_event, wait_ns);  // an event nobody signals: only the timeout
+    arch_irq_disable();
+    reschedule(self, false, to);
+  } else {
+    reschedule(self, true, to);
+  }
+  arch_irq_restore(s);
+  return true;
+}
+
+void sched_tick() {
+  Processor* p = current_processor();
+  Thread* t = p->active_thread;
+  ++p->ticks;
+  t->cpu_time_ns += kTickNs;
+  {
+    SpinGuard g(p->lock);
+    if (t == p->idle_thread) {
+      p->idle_ns += kTickNs;
+      if (p->runq.size()) p->need_resched = true;
+    } else if (--t->quantum_left <= 0) {
+      // Round robin: give way to a thread of equal or higher priority.
+      if (p->runq.size() && p->runq.highest_priority() <= t->sched_pri) p->need_resched = true;
+      t->quantum_left = kQuantumTicks;
+    }
+  }
+  if (p->id == 0) {
+    uint64_t now = arch_time_ns();
+    for (;;) {
+      Thread* expired = nullptr;
+      {
+        SpinGuard g(timeout_lock);
+        for (Thread* w : timeout_list) {
+          if (w->wait_deadline_ns <= now) {
+            expired = w;
+            break;
+          }
+        }
+        if (expired) {
+          timeout_list.remove(expired);
+          expired->on_timeout_list = false;
+        }
+      }
+      if (!expired) break;
+      clear_wait(expired, WaitResult::kTimedOut);
+    }
+  }
+}
+
+void sched_preempt_check() {
+  Processor* p = current_processor();
+  if (!p->need_resched) return;
+  reschedule(p->active_thread, true);
+}
+
+void processor_start(unsigned id) {
+  Processor* p = &processors[id];
+  p->id = id;
+  arch_set_processor(p);
+  Thread* idle = kernel_thread_create("idle", nullptr, nullptr, kIdlePriority);
+  if (!idle) panic("no memory for the idle thread of cpu %u", id);
+  arch_thread_adopt_boot(idle);
+  idle->bound_cpu = static_cast<int>(id);
+  idle->state = ThreadState::kRunning;
+  idle->on_cpu = true;
+  idle->last_cpu = id;
+  p->idle_thread = idle;
+  p->active_thread = idle;
+  __atomic_store_n(&p->online, true, __ATOMIC_RELEASE);
+}
+
+void processor_idle_loop() {
+  Processor* p = current_processor();
+  for (;;) {
+    arch_irq_disable();
+    bool work = p->need_resched || p->runq.size() != 0;
+    if (!work) {
+      for (unsigned i = 0; i < kMaxCpus && !work; ++i)
+        work = processors[i].online && processors[i].runq.size() > 0;
+    }
+    if (work) {
+      reschedule(p->idle_thread, false);
+    } else {
+      arch_idle_wait();
+    }
+  }
+}

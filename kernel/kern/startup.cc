@@ -1,0 +1,47 @@
+// The boot CPU's path from the loader to the first user task.
+#include "arch/x86_64/apic.h"
+#include "arch/x86_64/cpu_local.h"
+#include "arch/x86_64/io.h"
+#include "arch/x86_64/multiboot.h"
+#include "arch/x86_64/pmap_x86.h"
+#include "arch/x86_64/serial.h"
+#include "arch/x86_64/smp.h"
+#include "kern/bootstrap.h"
+#include "kern/log.h"
+#include "kern/processor.h"
+#include "kern/sched.h"
+#include "kern/task.h"
+#include "vm/vm_page.h"
+
+namespace {
+
+constinit BootInfo boot_info;
+
+void all_tasks_exited() {
+  klog("mica: all tasks exited");
+  qemu_exit(0);  // QEMU's isa-debug-exit, when present; harmless otherwise
+}
+
+}  // namespace
+
+extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t info_pa) {
+  idt_init();
+  cpu_init(0);
+  serial_init();
+  multiboot_parse(magic, info_pa, boot_info);
+  pmap_bootstrap(boot_info.max_phys);
+  vm_page_bootstrap(boot_info.ram, boot_info.ram_count);
+  apic_calibrate();
+  VmPageStats ps = vm_page_stats();
+  klog("Mica: a Mach microkernel (x86-64); command line \"%s\"", boot_info.cmdline);
+  klog("memory: %lu pages free of %lu (%lu MiB)", ps.free_pages, ps.total_pages,
+       ps.total_pages * kPageSize >> 20);
+  cpu_locals[0].apic_id = apic_id();
+  cpu_locals[0].online = true;
+  processor_start(0);
+  apic_init_cpu(1'000'000'000 / kTickNs);
+  smp_start();
+  task_set_all_exited_hook(all_tasks_exited);
+  if (bootstrap_start_modules(boot_info) == 0) klog("no boot module to run");
+  processor_idle_loop();
+}

@@ -1,0 +1,153 @@
+// The trap table.
+#include "kern/syscall.h"
+
+#include <mach/kern_return.h>
+#include <mach/thread_switch.h>
+
+#include "kern/log.h"
+#include "kern/processor.h"
+#include "kern/sched.h"
+#include "kern/task.h"
+#include "lib/string.h"
+#include "machine/pmap.h"
+#include "mica/traps.h"
+
+namespace {
+
+// Until IPC spaces exist (IPC issue), the self traps return fixed per-task names and thread
+// names derived from the thread id. They are replaced by real port names then.
+constexpr uint64_t kNameTaskSelf = 3;  // after the boot script's host (1) and device (2) names
+constexpr uint64_t kNameHostSelf = 4;
+constexpr uint64_t kThreadNameBase = 0x1000;
+
+// Visits each page of [va, va+len) of the current task; false if one is not mapped.
+template <class F>
+bool for_user_pages(uint64_t va, size_t len, F&& f) {
+  if (va >= kUserEnd || len > kUserEnd - va) return false;
+  Task* task = current_thread()->task;
+  if (!task->pmap) return false;
+  while (len) {
+    paddr_t pa;
+    if (!pmap_extract(task->pmap, va, &pa)) return false;
+    size_t chunk = kPageSize - (va & (kPageSize - 1));
+    if (chunk > len) chunk = len;
+    f(static_cast<char*>(arch_phys_to_virt(pa)), chunk);
+    va += chunk;
+    len -= chunk;
+  }
+  return true;
+}
+
+int64_t trap_mach_print(uint64_t str) {
+  char buf[512];
+  if (!copyin_string(str, buf, sizeof buf)) return KERN_INVALID_ADDRESS;
+  console_write(buf, strlen(buf));
+  return KERN_SUCCESS;
+}
+
+int64_t trap_thread_switch(uint64_t name, uint64_t option, uint64_t time_ms) {
+  Thread* self = current_thread();
+  if (option != SWITCH_OPTION_NONE && option != SWITCH_OPTION_DEPRESS &&
+      option != SWITCH_OPTION_WAIT)
+    return KERN_INVALID_ARGUMENT;
+  if (name) {
+    Thread* to = name > kThreadNameBase ? thread_lookup(name - kThreadNameBase) : nullptr;
+    if (to && to->task == self->task && to != self) {
+      int saved = self->sched_pri;
+      if (option == SWITCH_OPTION_DEPRESS) self->sched_pri = kDepressPriority;
+      bool done = thread_handoff(to, option == SWITCH_OPTION_WAIT, time_ms * 1'000'000);
+      self->sched_pri = saved;
+      if (done) return KERN_SUCCESS;
+    }
+  }
+  if (option == SWITCH_OPTION_WAIT) {
+    assert_wait(&self->wait_link, time_ms * 1'000'000 + 1);
+    thread_block();
+  } else if (option == SWITCH_OPTION_DEPRESS) {
+    thread_yield_depressed();
+  } else {
+    thread_yield();
+  }
+  return KERN_SUCCESS;
+}
+
+int64_t trap_thread_fork(uint64_t entry, uint64_t arg, uint64_t stack_top) {
+  Thread* self = current_thread();
+  if (entry >= kUserEnd || stack_top >= kUserEnd || stack_top < 16) return KERN_INVALID_ADDRESS;
+  // As after a call: the stack holds a (null) return address.
+  uint64_t rsp = (stack_top & ~15ull) - 8;
+  uint64_t zero = 0;
+  if (!copyout(&zero, rsp, sizeof zero)) return KERN_INVALID_ADDRESS;
+  Thread* t = user_thread_create(self->task, entry, rsp, arg);
+  if (!t) return KERN_RESOURCE_SHORTAGE;
+  thread_start(t);
+  return static_cast<int64_t>(t->id);
+}
+
+}  // namespace
+
+bool copyin(uint64_t src, void* dst, size_t len) {
+  auto* d = static_cast<char*>(dst);
+  if (!for_user_pages(src, len, [](char*, size_t) {})) return false;
+  return for_user_pages(src, len, [&](char* p, size_t n) {
+    memcpy(d, p, n);
+    d += n;
+  });
+}
+
+bool copyout(const void* src, uint64_t dst, size_t len) {
+  auto* s = static_cast<const char*>(src);
+  if (!for_user_pages(dst, len, [](char*, size_t) {})) return false;
+  return for_user_pages(dst, len, [&](char* p, size_t n) {
+    memcpy(p, s, n);
+    s += n;
+  });
+}
+
+bool copyin_string(uint64_t src, char* dst, size_t max) {
+  for (size_t i = 0; i < max; ++i) {
+    if (!copyin(src + i, dst + i, 1)) return false;
+    if (!dst[i]) return true;
+  }
+  return false;
+}
+
+int64_t mach_trap(const TrapArgs& a) {
+  Thread* self = current_thread();
+  switch (a.number) {
+    case -25:  // mach_msg_trap: arrives with the IPC issue
+      return 0x10000003;  // MACH_SEND_INVALID_DEST: there are no ports yet
+    case -26:  // mach_reply_port
+      return 0;  // MACH_PORT_NULL until IPC exists
+    case -27:  // mach_thread_self
+      return static_cast<int64_t>(kThreadNameBase + self->id);
+    case -28:  // mach_task_self
+      return kNameTaskSelf;
+    case -29:  // mach_host_self
+      return kNameHostSelf;
+    case -30:
+      return trap_mach_print(a.arg[0]);
+    case -59:  // swtch_pri
+      return thread_yield_depressed();
+    case -60:  // swtch
+      return thread_yield();
+    case -61:
+      return trap_thread_switch(a.arg[0], a.arg[1], a.arg[2]);
+    case -69:  // syscall_task_terminate
+      if (a.arg[0] != kNameTaskSelf) return KERN_INVALID_ARGUMENT;
+      task_terminate(self->task);
+      return KERN_SUCCESS;
+    case MICA_TRAP_THREAD_FORK:
+      return trap_thread_fork(a.arg[0], a.arg[1], a.arg[2]);
+    case MICA_TRAP_THREAD_EXIT:
+      thread_terminate_self();
+    case MICA_TRAP_CPU_NUMBER:
+      return arch_cpu_id();
+    case MICA_TRAP_CPU_COUNT:
+      return arch_cpu_count();
+    case MICA_TRAP_THREAD_ID:
+      return static_cast<int64_t>(self->id);
+    default:
+      return kTrapInvalid;
+  }
+}

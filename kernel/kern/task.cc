@@ -1,0 +1,116 @@
+// Task creation and termination.
+#include "kern/task.h"
+
+#include "kern/log.h"
+#include "kern/sched.h"
+#include "kern/zalloc.h"
+#include "lib/new.h"
+#include "lib/string.h"
+#include "machine/pmap.h"
+
+namespace {
+
+Task kernel_task_store;
+Zone task_zone("task", sizeof(Task), 1024);
+SpinLock all_tasks_lock;
+IntrusiveList<Task, &Task::all_link> all_tasks;
+uint64_t next_task_id = 1;
+uint64_t user_tasks_alive;
+void (*all_exited_hook)();
+
+void task_free(Task* task) {
+  while (VmPage* p = task->pages.pop_front()) vm_page_release(p);
+  if (task->pmap) pmap_destroy(task->pmap);
+  bool last;
+  {
+    IrqSpinGuard g(all_tasks_lock);
+    all_tasks.remove(task);
+    last = --user_tasks_alive == 0;
+  }
+  task->~Task();
+  task_zone.free(task);
+  if (last && all_exited_hook) all_exited_hook();
+}
+
+}  // namespace
+
+Task* kernel_task() {
+  if (!kernel_task_store.id) {
+    kernel_task_store.id = 0xffffffff;
+    memcpy(kernel_task_store.name, "kernel", 7);
+  }
+  return &kernel_task_store;
+}
+
+Task* task_create(const char* name) {
+  void* mem = task_zone.alloc();
+  if (!mem) return nullptr;
+  auto* task = new (mem) Task;
+  task->pmap = pmap_create();
+  if (!task->pmap) {
+    task_zone.free(task);
+    return nullptr;
+  }
+  size_t n = strlen(name);
+  if (n >= sizeof task->name) n = sizeof task->name - 1;
+  memcpy(task->name, name, n);
+  IrqSpinGuard g(all_tasks_lock);
+  task->id = next_task_id++;
+  all_tasks.push_back(task);
+  ++user_tasks_alive;
+  return task;
+}
+
+void task_terminate(Task* task) {
+  Thread* self = current_thread();
+  bool empty;
+  {
+    IrqSpinGuard g(task->lock);
+    task->active = false;
+    for (Thread* t : task->threads)
+      if (t != self) thread_terminate(t);
+    empty = task->threads.empty();
+  }
+  if (self->task == task) thread_terminate_self();
+  if (empty) task_free(task);
+}
+
+void task_thread_gone(Task* task, Thread* t) {
+  if (task == kernel_task()) {
+    IrqSpinGuard g(task->lock);
+    task->threads.remove(t);
+    return;
+  }
+  bool last;
+  {
+    IrqSpinGuard g(task->lock);
+    task->threads.remove(t);
+    // The last thread of a task ends the task too (there is nothing left to run it).
+    last = task->threads.empty();
+    task->active = !last && task->active;
+  }
+  if (last) task_free(task);
+}
+
+bool task_map_new_page(Task* task, uint64_t va, unsigned prot, void** kva) {
+  VmPage* p = vm_page_grab();
+  if (!p) return false;
+  memset(vm_page_to_virt(p), 0, kPageSize);
+  if (!pmap_enter(task->pmap, va, vm_page_to_phys(p), prot)) {
+    vm_page_release(p);
+    return false;
+  }
+  {
+    IrqSpinGuard g(task->lock);
+    task->pages.push_back(p);
+  }
+  if (kva) *kva = vm_page_to_virt(p);
+  return true;
+}
+
+uint64_t task_count() {
+  IrqSpinGuard g(all_tasks_lock);
+  return all_tasks.size();
+}
+
+void task_set_all_exited_hook(void (*hook)()) { all_exited_hook = hook; }

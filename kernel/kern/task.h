@@ -1,0 +1,37 @@
+// Tasks: an address space, a set of threads and (with the IPC issue) a port name space.
+#pragma once
+#include <stdint.h>
+
+#include "kern/lock.h"
+#include "kern/queue.h"
+#include "kern/thread.h"
+#include "vm/vm_page.h"
+
+struct Pmap;
+
+struct Task {
+  uint64_t id = 0;
+  char name[32] = {};
+  Pmap* pmap = nullptr;  // nullptr for the kernel task
+  SpinLock lock;         // guards threads, pages, active
+  IntrusiveList<Thread, &Thread::task_link> threads;
+  // Pages given to the task by the boot loader path (ELF segments, stack), until the VM
+  // system's maps own user memory.
+  IntrusiveList<VmPage, &VmPage::link> pages;
+  bool active = true;
+  QueueLink all_link;
+};
+
+Task* kernel_task();
+// Creates an empty user task with its own pmap. nullptr on shortage.
+Task* task_create(const char* name);
+// Terminates every thread of `task` and, once the last has gone, frees it. Safe to call on
+// the calling thread's own task (does not return then).
+void task_terminate(Task* task);
+// Called when a thread leaves its task; frees the task after its last thread.
+void task_thread_gone(Task* task, Thread* t);
+// Allocates a zeroed page, maps it at `va` in the task with `prot`. false on shortage.
+bool task_map_new_page(Task* task, uint64_t va, unsigned prot, void** kva);
+uint64_t task_count();
+// The number of user tasks still alive; when it reaches zero, `on_empty` runs.
+void task_set_all_exited_hook(void (*hook)());

@@ -1,0 +1,116 @@
+// Thread creation and termination.
+#include "kern/thread.h"
+
+#include "kern/log.h"
+#include "kern/processor.h"
+#include "kern/sched.h"
+#include "kern/task.h"
+#include "kern/zalloc.h"
+#include "lib/new.h"
+#include "lib/string.h"
+
+namespace {
+
+Zone thread_zone("thread", sizeof(Thread), 8192);
+SpinLock all_threads_lock;
+IntrusiveList<Thread, &Thread::all_link> all_threads;
+uint64_t next_thread_id = 1;
+
+Thread* thread_alloc(Task* task, const char* name, int pri) {
+  void* mem = thread_zone.alloc();
+  if (!mem) return nullptr;
+  auto* t = new (mem) Thread;
+  t->task = task;
+  t->base_pri = t->sched_pri = pri;
+  t->last_cpu = arch_cpu_id();
+  size_t n = strlen(name);
+  if (n >= sizeof t->name) n = sizeof t->name - 1;
+  memcpy(t->name, name, n);
+  IrqSpinGuard g(all_threads_lock);
+  t->id = next_thread_id++;
+  all_threads.push_back(t);
+  return t;
+}
+
+void thread_unlink(Thread* t) {
+  IrqSpinGuard g(all_threads_lock);
+  all_threads.remove(t);
+}
+
+bool attach(Task* task, Thread* t) {
+  IrqSpinGuard g(task->lock);
+  if (!task->active) return false;
+  task->threads.push_back(t);
+  return true;
+}
+
+}  // namespace
+
+Thread* kernel_thread_create(const char* name, void (*entry)(void*), void* arg, int pri) {
+  Thread* t = thread_alloc(kernel_task(), name, pri);
+  if (!t) return nullptr;
+  t->kernel_entry = entry;
+  t->kernel_arg = arg;
+  if (entry && !arch_thread_init_kernel(t)) {
+    thread_unlink(t);
+    thread_zone.free(t);
+    return nullptr;
+  }
+  attach(kernel_task(), t);
+  return t;
+}
+
+Thread* user_thread_create(Task* task, uint64_t rip, uint64_t rsp, uint64_t arg) {
+  Thread* t = thread_alloc(task, task->name, kBasePriUser);
+  if (!t) return nullptr;
+  if (!arch_thread_init_user(t, rip, rsp, arg)) {
+    thread_unlink(t);
+    thread_zone.free(t);
+    return nullptr;
+  }
+  if (!attach(task, t)) {
+    arch_thread_free(t);
+    thread_unlink(t);
+    thread_zone.free(t);
+    return nullptr;
+  }
+  return t;
+}
+
+void thread_start(Thread* t) { thread_setrun(t); }
+
+void thread_terminate_self() {
+  Thread* self = current_thread();
+  arch_irq_disable();
+  self->state = ThreadState::kHalted;
+  thread_block();
+  panic("halted thread %lu resumed", self->id);
+}
+
+void thread_terminate(Thread* t) {
+  __atomic_store_n(&t->terminate_requested, true, __ATOMIC_RELEASE);
+  if (t->state == ThreadState::kWaiting) clear_wait(t, WaitResult::kInterrupted);
+  // A thread running on another CPU notices at its next kernel exit; make that soon.
+  arch_send_reschedule(t->last_cpu);
+}
+
+void thread_reap(Thread* t) {
+  Task* task = t->task;
+  arch_thread_free(t);
+  thread_unlink(t);
+  task_thread_gone(task, t);
+  t->~Thread();
+  thread_zone.free(t);
+}
+
+Thread* thread_lookup(uint64_t id) {
+  IrqSpinGuard g(all_threads_lock);
+  for (Thread* t : all_threads)
+    if (t->id == id) return t;
+  return nullptr;
+}
+
+uint64_t thread_count() {
+  IrqSpinGuard g(all_threads_lock);
+  return all_threads.size();
+}

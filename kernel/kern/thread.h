@@ -1,0 +1,87 @@
+// Threads: the unit of execution (seed 004, 8.2). A thread runs in a task; kernel threads run
+// in the kernel task. Each has a kernel stack; its machine state lives in `arch`.
+#pragma once
+#include <stdint.h>
+
+#include "arch_impl/thread_state.h"
+#include "kern/queue.h"
+#include "kern/sched_pri.h"
+
+struct Task;
+struct Processor;
+
+enum class ThreadState : uint8_t {
+  kRunning,   // on a CPU
+  kRunnable,  // on a run queue
+  kWaiting,   // asserted a wait, blocked or about to block
+  kSuspended, // stopped by thread_suspend / not yet resumed
+  kHalted,    // terminated; resources go back when it is switched out
+};
+
+// Why a wait ended.
+enum class WaitResult : uint8_t { kAwakened, kTimedOut, kInterrupted };
+
+struct Thread {
+  ArchThreadState arch;  // first: assembly reaches it at offset 0
+
+  uint64_t id = 0;
+  Task* task = nullptr;
+  ThreadState state = ThreadState::kSuspended;
+  bool on_cpu = false;  // its registers are still in use by a CPU (see sched_prim.cc)
+
+  // Scheduling (0 = highest priority).
+  int base_pri = kBasePriUser;
+  int sched_pri = kBasePriUser;
+  bool depressed = false;
+  int quantum_left = 0;  // ticks
+  int bound_cpu = -1;
+  unsigned last_cpu = 0;
+  uint64_t cpu_time_ns = 0;
+  QueueLink run_link;
+
+  // Waiting.
+  const void* wait_event = nullptr;
+  WaitResult wait_result = WaitResult::kAwakened;
+  uint64_t wait_deadline_ns = 0;  // 0: no timeout
+  QueueLink wait_link;
+  QueueLink timeout_link;
+  bool on_timeout_list = false;
+  bool terminate_requested = false;
+  Processor* runq_owner = nullptr;  // whose run queue holds it (under that lock)
+
+  QueueLink task_link;
+  QueueLink all_link;
+
+  // Kernel threads: the function the thread starts in.
+  void (*kernel_entry)(void*) = nullptr;
+  void* kernel_arg = nullptr;
+  char name[24] = {};
+};
+
+// Creates a kernel thread running entry(arg), suspended until thread_start(). nullptr on
+// shortage.
+Thread* kernel_thread_create(const char* name, void (*entry)(void*), void* arg, int pri);
+// Creates a user thread in `task`, starting at `rip` with stack `rsp` and rdi = `arg`.
+Thread* user_thread_create(Task* task, uint64_t rip, uint64_t rsp, uint64_t arg);
+// Makes a suspended thread runnable.
+void thread_start(Thread* t);
+// Ends the calling thread; never returns.
+[[noreturn]] void thread_terminate_self();
+// Marks another thread for termination: it ends when it next leaves the kernel or is
+// found blocked. Used by task termination.
+void thread_terminate(Thread* t);
+
+Thread* current_thread();
+Thread* thread_lookup(uint64_t id);
+// Number of threads that exist, for tests.
+uint64_t thread_count();
+
+// Machine-dependent parts (arch/*/context.cc).
+bool arch_thread_init_kernel(Thread* t);
+bool arch_thread_init_user(Thread* t, uint64_t rip, uint64_t rsp, uint64_t arg);
+void arch_thread_free(Thread* t);
+// Switches from the running thread `from` to `to`; returns, later, on `from`'s stack, with the
+// thread that ran just before it.
+Thread* arch_context_switch(Thread* from, Thread* to);
+// Makes the running context (boot stack) into thread `t`.
+void arch_thread_adopt_boot(Thread* t);

@@ -1,0 +1,7 @@
+# Machine-independent kernel sources: built into the kernel and, with the host arch layer,
+# into the host library that the GoogleTest tests link (tests/host).
+set(MICA_MI_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/lib/format.cc
+  ${CMAKE_CURRENT_LIST_DIR}/vm/vm_page.cc
+  ${CMAKE_CURRENT_LIST_DIR}/kern/zalloc.cc
+)
