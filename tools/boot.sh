@@ -12,7 +12,9 @@
 # (module /boot/NAME NAME ARGS), so argv[0] is NAME.
 # --timeout: QEMU is killed after SEC seconds and boot.sh exits 124. Otherwise the status is
 # QEMU's: with isa-debug-exit, (value written to port 0xf4) * 2 + 1.
-# --gdb: QEMU waits for gdb on :1234 (-s -S).
+# Status 0 means QEMU saw a reset (with -no-reboot; a triple fault) or a power-off.
+# --gdb: QEMU waits for gdb on :1234 (-s -S). QEMU_EXTRA: more QEMU arguments, for example
+# QEMU_EXTRA='-d int,cpu_reset -D /tmp/qemu.log' to trace interrupts and resets.
 set -euo pipefail -f           # -f: module arguments are not globs
 
 QEMU=${QEMU:-qemu-system-x86_64}
@@ -92,7 +94,8 @@ if [ "$gdb" = 1 ]; then
   echo "boot.sh: QEMU waits for gdb; attach with: gdb $elf -ex 'target remote :1234'" >&2
 fi
 
-run=("$QEMU" "${args[@]}")
+read -ra extra <<< "${QEMU_EXTRA:-}"
+run=("$QEMU" "${args[@]}" "${extra[@]}")
 [ -z "$timeout" ] || run=(timeout --foreground -k 5 "$timeout" "${run[@]}")
 status=0
 if [ -n "$log" ]; then
@@ -101,8 +104,13 @@ if [ -n "$log" ]; then
 else
   "${run[@]}" || status=$?
 fi
-if [ "$status" = 124 ]; then
-  echo "boot.sh: timed out after $timeout s" >&2
-  [ -z "$log" ] || echo "boot.sh: timed out after $timeout s" >> "$log"
+case $status in
+  124) note="timed out after $timeout s" ;;
+  0) note="QEMU reset or powered off (a triple fault?)" ;;
+  *) note= ;;
+esac
+if [ -n "$note" ]; then
+  echo "boot.sh: $note" >&2
+  [ -z "$log" ] || echo "boot.sh: $note" >> "$log"
 fi
 exit "$status"

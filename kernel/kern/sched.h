@@ -26,8 +26,9 @@ void thread_setrun(Thread* t);
 // Yields the CPU to a thread of the same or higher priority, if any; returns true if another
 // thread ran (swtch's result).
 bool thread_yield();
-// Yields with the priority depressed to the lowest for the duration of the yield.
-bool thread_yield_depressed();
+// Yields with the priority depressed to the lowest until the thread runs again or `ns` pass,
+// whichever is first (the bound keeps a same-priority spinner from starving the caller).
+bool thread_yield_depressed(uint64_t ns);
 // Hands the CPU directly to `to` if it is runnable; the caller stays runnable (or waits up to
 // wait_ns when `wait` is set). Returns false if `to` could not be run directly.
 bool thread_handoff(Thread* to, bool wait, uint64_t wait_ns);

@@ -26,8 +26,37 @@ WaitBucket& bucket_for(const void* event) {
   return wait_buckets[(h >> 40) % kWaitBuckets];
 }
 
-SpinLock timeout_lock;
+SpinLock timeout_lock;  // also guards the depress list
 IntrusiveList<Thread, &Thread::timeout_link> timeout_list;
+IntrusiveList<Thread, &Thread::depress_link> depress_list;
+
+// Ends a depression: restores the priority and, if the thread is queued, requeues it at the
+// restored priority. Called with interrupts off, timeout_lock not held.
+void depress_end(Thread* t) {
+  {
+    SpinGuard g(timeout_lock);
+    if (!t->depressed) return;
+    depress_list.remove(t);
+    t->depressed = false;
+  }
+  for (;;) {
+    Processor* owner = __atomic_load_n(&t->runq_owner, __ATOMIC_ACQUIRE);
+    if (!owner) {
+      t->sched_pri = t->base_pri;
+      return;
+    }
+    SpinGuard g(owner->lock);
+    if (t->runq_owner != owner) continue;
+    owner->runq.remove(t);
+    t->sched_pri = t->base_pri;
+    owner->runq.enqueue(t);
+    if (t->sched_pri < owner->active_thread->sched_pri) {
+      owner->need_resched = true;
+      if (owner != current_processor()) arch_send_reschedule(owner->id);
+    }
+    return;
+  }
+}
 
 void timeout_cancel(Thread* t) {
   SpinGuard g(timeout_lock);
@@ -225,16 +254,22 @@ bool thread_yield() {
   return ran_other;
 }
 
-bool thread_yield_depressed() {
+bool thread_yield_depressed(uint64_t ns) {
   Thread* self = current_thread();
-  SchedPri p{self->base_pri, self->sched_pri, self->depressed};
-  SchedPri d = sched_pri_depress(p);
-  self->sched_pri = d.sched_pri;
-  self->depressed = d.depressed;
-  bool r = thread_yield();
-  self->sched_pri = p.sched_pri;
-  self->depressed = false;
-  return r;
+  IrqState s = arch_irq_disable();
+  {
+    SpinGuard g(timeout_lock);
+    if (!self->depressed) {
+      self->depressed = true;
+      self->sched_pri = kDepressPriority;
+      depress_list.push_back(self);
+    }
+    self->depress_deadline_ns = arch_time_ns() + ns;
+  }
+  bool ran_other = reschedule(self, true);
+  depress_end(self);
+  arch_irq_restore(s);
+  return ran_other;
 }
 
 bool thread_handoff(Thread* to, bool wait, uint64_t wait_ns) {
@@ -304,6 +339,20 @@ void sched_tick() {
       }
       if (!expired) break;
       clear_wait(expired, WaitResult::kTimedOut);
+    }
+    for (;;) {
+      Thread* expired = nullptr;
+      {
+        SpinGuard g(timeout_lock);
+        for (Thread* d : depress_list) {
+          if (d->depress_deadline_ns <= now) {
+            expired = d;
+            break;
+          }
+        }
+      }
+      if (!expired) break;
+      depress_end(expired);
     }
   }
 }

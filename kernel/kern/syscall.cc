@@ -53,18 +53,15 @@ int64_t trap_thread_switch(uint64_t name, uint64_t option, uint64_t time_ms) {
   if (name) {
     Thread* to = name > kThreadNameBase ? thread_lookup(name - kThreadNameBase) : nullptr;
     if (to && to->task == self->task && to != self) {
-      int saved = self->sched_pri;
-      if (option == SWITCH_OPTION_DEPRESS) self->sched_pri = kDepressPriority;
-      bool done = thread_handoff(to, option == SWITCH_OPTION_WAIT, time_ms * 1'000'000);
-      self->sched_pri = saved;
-      if (done) return KERN_SUCCESS;
+      if (thread_handoff(to, option == SWITCH_OPTION_WAIT, time_ms * 1'000'000))
+        return KERN_SUCCESS;
     }
   }
   if (option == SWITCH_OPTION_WAIT) {
     assert_wait(&self->wait_link, time_ms * 1'000'000 + 1);
     thread_block();
   } else if (option == SWITCH_OPTION_DEPRESS) {
-    thread_yield_depressed();
+    thread_yield_depressed(time_ms ? time_ms * 1'000'000 : kQuantumTicks * kTickNs);
   } else {
     thread_yield();
   }
@@ -128,7 +125,7 @@ int64_t mach_trap(const TrapArgs& a) {
     case -30:
       return trap_mach_print(a.arg[0]);
     case -59:  // swtch_pri
-      return thread_yield_depressed();
+      return thread_yield_depressed(kQuantumTicks * kTickNs);
     case -60:  // swtch
       return thread_yield();
     case -61:

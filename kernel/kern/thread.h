@@ -33,6 +33,8 @@ struct Thread {
   int base_pri = kBasePriUser;
   int sched_pri = kBasePriUser;
   bool depressed = false;
+  uint64_t depress_deadline_ns = 0;  // when a depression ends by itself
+  QueueLink depress_link;
   int quantum_left = 0;  // ticks
   int bound_cpu = -1;
   unsigned last_cpu = 0;

@@ -34,7 +34,23 @@ void icr(uint32_t high, uint32_t low) {
 
 }  // namespace
 
+void pic_disable() {
+  // Remap the legacy 8259 PICs away from the exception vectors (a spurious IRQ would otherwise
+  // look like a double fault), then mask every line: the local APIC does the work.
+  outb(0x20, 0x11);
+  outb(0xa0, 0x11);
+  outb(0x21, 0x50);
+  outb(0xa1, 0x58);
+  outb(0x21, 0x04);
+  outb(0xa1, 0x02);
+  outb(0x21, 0x01);
+  outb(0xa1, 0x01);
+  outb(0x21, 0xff);
+  outb(0xa1, 0xff);
+}
+
 void apic_calibrate() {
+  pic_disable();
   apic_base = reinterpret_cast<uint64_t>(arch_phys_to_virt(rdmsr(MSR_APIC_BASE) & ~0xfffull));
   reg(kRegSvr) = 0x100 | kVectorSpurious;
   reg(kRegDivide) = 0x3;  // divide by 16
