@@ -3,7 +3,7 @@
 # The one launcher of ./mica run, ./mica debug and the system tests.
 #
 # usage: tools/boot.sh [--smp N] [--mem MB] [--timeout SEC] [--log FILE] [--gdb] [--iso]
-#                      KERNEL 'MODULE [ARGS]' ['MODULE [ARGS]'...]
+#                      [--append 'KERNEL OPTIONS'] KERNEL 'MODULE [ARGS]' ['MODULE [ARGS]'...]
 #
 # A module without ARGS gets GNU Mach's bootstrap words, so the kernel makes it a task:
 #   ${host-port} ${device-port} $(task-create) $(task-resume)
@@ -23,7 +23,7 @@ BOOT_WORDS="\${host-port} \${device-port} \$(task-create) \$(task-resume)"
 
 usage() { sed -n '5,6p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-smp=1 mem=128 timeout= log= gdb=0 iso=0
+smp=1 mem=128 timeout= log= gdb=0 iso=0 append=
 while [ $# -gt 0 ]; do
   case $1 in
     --smp) smp=${2:?}; shift 2 ;;
@@ -31,6 +31,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout=${2:?}; shift 2 ;;
     --log) log=${2:?}; shift 2 ;;
     --gdb) gdb=1; shift ;;
+    --append) append=${2:?}; shift 2 ;;
     --iso) iso=1; shift ;;
     -h|--help) usage ;;
     --) shift; break ;;
@@ -57,7 +58,7 @@ if [ "$iso" = 1 ]; then
   mkdir -p "$tmp/iso/boot/grub"
   cp "$kernel" "$tmp/iso/boot/mica"
   cfg=$tmp/iso/boot/grub/grub.cfg
-  printf 'set timeout=0\nmenuentry "Mica" {\n  multiboot /boot/mica console=com0\n' > "$cfg"
+  printf 'set timeout=0\nmenuentry "Mica" {\n  multiboot /boot/mica console=com0 %s\n' "$append" > "$cfg"
   for spec in "$@"; do
     read -r file rest <<< "$spec"
     [ -f "$file" ] || { echo "boot.sh: no module $file" >&2; exit 2; }
@@ -83,7 +84,7 @@ else
     one="$file ${rest:-$BOOT_WORDS}"
     initrd+=${initrd:+,}${one//,/,,}
   done
-  args+=(-kernel "$kernel" -append console=com0)
+  args+=(-kernel "$kernel" -append "console=com0${append:+ $append}")
   [ -z "$initrd" ] || args+=(-initrd "$initrd")
 fi
 

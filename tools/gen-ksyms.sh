@@ -3,7 +3,7 @@
 # by address, a zero terminator, then the names. Used by the panic backtrace.
 set -euo pipefail
 elf=$1 out=$2
-nm -n -C --defined-only "$elf" | awk '$2 ~ /^[tTwW]$/ && $1 ~ /^ffffffff8/ {
+nm -n -C --defined-only "$elf" | awk 'BEGIN { n = 0 } $2 ~ /^[tTwW]$/ && $1 ~ /^ffffffff8/ {
     addr[n] = $1; $1 = ""; $2 = ""; sub(/^  /, ""); name[n++] = $0 }
   END {
     print "        .section .ksyms, \"a\""

@@ -22,6 +22,15 @@ void all_tasks_exited() {
   qemu_exit(0);  // QEMU's isa-debug-exit, when present; harmless otherwise
 }
 
+// Boot option mica.test_kernel_fault: a kernel null dereference, two calls deep, so that the
+// system tests can check the register dump and the symbolized backtrace of a panic.
+[[gnu::noinline]] int selftest_fault_read(volatile int* p) { return *p + 1; }
+[[gnu::noinline]] int selftest_kernel_fault(int depth) {
+  int r = depth ? selftest_kernel_fault(depth - 1) : selftest_fault_read(nullptr);
+  asm volatile("" ::: "memory");  // no tail call: keep the frames
+  return r + 1;
+}
+
 }  // namespace
 
 extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t info_pa) {
@@ -42,6 +51,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t info_pa) {
   apic_init_cpu(1'000'000'000 / kTickNs);
   smp_start();
   task_set_all_exited_hook(all_tasks_exited);
+  if (boot_option(boot_info, "mica.test_kernel_fault")) selftest_kernel_fault(2);
   if (bootstrap_start_modules(boot_info) == 0) klog("no boot module to run");
   processor_idle_loop();
 }

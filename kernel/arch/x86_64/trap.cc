@@ -13,6 +13,8 @@
 #include "machine/backtrace.h"
 #include "arch/x86_64/trap.h"
 
+extern "C" const uint64_t __ksyms_start[];
+
 namespace {
 
 const char* const kExceptionNames[32] = {
@@ -32,10 +34,13 @@ void dump_frame(const TrapFrame* f) {
   klog("  r13 %016lx r14 %016lx r15 %016lx cr2 %016lx", f->r13, f->r14, f->r15, read_cr2());
 }
 
+const char* symbolize(uint64_t addr, char* buf, size_t size);
 [[noreturn]] void kernel_fault(TrapFrame* f) {
   klog("kernel trap %lu (%s) on cpu %u", f->vector,
        f->vector < 32 ? kExceptionNames[f->vector] : "?", arch_cpu_id());
   dump_frame(f);
+  char at[160];
+  klog("  at %s", symbolize(f->rip, at, sizeof at));
   arch_backtrace(reinterpret_cast<const void*>(f->rbp));
   panic("unhandled kernel trap %lu at %lx", f->vector, f->rip);
 }
@@ -92,23 +97,31 @@ extern "C" void trap_dispatch(TrapFrame* f) {
   }
 }
 
+namespace {
+// "name+0xoff" for a kernel text address, from the table tools/gen-ksyms.sh generates:
+// (address, name offset) pairs sorted by address, a zero pair, then the names.
+const char* symbolize(uint64_t addr, char* buf, size_t size) {
+  const uint64_t* s = __ksyms_start;
+  size_t n = 0;
+  while (s[2 * n]) ++n;
+  const char* names = reinterpret_cast<const char*>(&s[2 * n + 2]);
+  size_t best = n;
+  for (size_t i = 0; i < n && s[2 * i] <= addr; ++i) best = i;
+  if (best == n)
+    snprintf_k(buf, size, "%016lx", addr);
+  else
+    snprintf_k(buf, size, "%016lx %s+0x%lx", addr, names + s[2 * best + 1], addr - s[2 * best]);
+  return buf;
+}
+}  // namespace
+
 void arch_backtrace(const void* frame) {
-  extern const uint64_t __ksyms_start[];
   auto* fp = static_cast<const uint64_t*>(frame);
   for (int depth = 0; fp && depth < 24; ++depth) {
     auto addr = reinterpret_cast<uint64_t>(fp);
-    if (addr < 0xffff800000000000ull || (addr & 7)) break;
-    uint64_t ret = fp[1];
-    if (!ret) break;
-    const char* name = "?";
-    uint64_t best = 0;
-    const char* names = nullptr;
-    const uint64_t* s = __ksyms_start;
-    size_t n = 0;
-    while (s[2 * n]) ++n;
-    names = reinterpret_cast<const char*>(&s[2 * n + 2]);
-    for (size_t i = 0; i < n && s[2 * i] <= ret; ++i) best = i, name = names + s[2 * i + 1];
-    klog("  #%d %016lx %s+0x%lx", depth, ret, n ? name : "?", n ? ret - s[2 * best] : 0);
+    if (addr < 0xffff800000000000ull || (addr & 7) || !fp[1]) break;
+    char buf[160];
+    klog("  #%d %s", depth, symbolize(fp[1], buf, sizeof buf));
     fp = reinterpret_cast<const uint64_t*>(fp[0]);
   }
 }
