@@ -4,6 +4,7 @@
 #include "arch/x86_64/io.h"
 #include "arch/x86_64/multiboot.h"
 #include "arch/x86_64/pmap_x86.h"
+#include "arch/x86_64/selftest.h"
 #include "arch/x86_64/serial.h"
 #include "arch/x86_64/smp.h"
 #include "kern/bootstrap.h"
@@ -52,6 +53,10 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t info_pa) {
   smp_start();
   task_set_all_exited_hook(all_tasks_exited);
   if (boot_option(boot_info, "mica.test_kernel_fault")) selftest_kernel_fault(2);
-  if (bootstrap_start_modules(boot_info) == 0) klog("no boot module to run");
+  if (boot_option(boot_info, "mica.selftest")) arch_selftest();
+  if (bootstrap_start_modules(boot_info) == 0) {
+    klog("no boot module to run");
+    all_tasks_exited();
+  }
   processor_idle_loop();
 }

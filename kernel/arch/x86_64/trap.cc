@@ -59,6 +59,7 @@ void user_fault(TrapFrame* f) {
 
 void user_task_fatal(Thread* t, const char* reason, const TrapFrame* f) {
   klog("task %s terminated: %s (thread %lu, rip %lx)", t->task->name, reason, t->id, f->rip);
+  dump_frame(f);
   task_terminate(t->task);
 }
 
