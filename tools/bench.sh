@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Runs Mica's benchmark module and, unless --no-peers, the same measurements on the GNU Mach
+# and Linux peers (../shared/peers), then prints a comparison table. See docs/benchmarks.md.
+#
+# usage: tools/bench.sh BUILD_DIR [--runs N] [--no-peers]
+#
+# Builds nothing of Mica (./mica bench builds first). Every kernel boots N times (default 3)
+# under QEMU TCG with one CPU; the table gives the median over the runs. Output, raw lines and
+# logs go to BUILD_DIR/bench/; the table also goes to BUILD_DIR/bench/results.txt.
+# The peers are copied to BUILD_DIR/peers/ and built there on first use (they download Debian
+# packages), so the shared tree is never written.
+# TSC_MHZ=F overrides the TSC rate given to the module (default: the host's /proc/cpuinfo;
+# under TCG the guest TSC runs at the host's rate).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PEERS_SRC=${MICA_PEERS:-$ROOT/../shared/peers}
+
+usage() { sed -n '5p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || usage
+BUILD=$(cd "$1" && pwd); shift
+runs=3 peers=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) runs=${2:?}; shift 2 ;;
+    --no-peers) peers=0; shift ;;
+    *) usage ;;
+  esac
+done
+OUT=$BUILD/bench
+mkdir -p "$OUT"
+RAW=$OUT/raw.txt            # "kernel name value unit", one line per result of one run
+: > "$RAW"
+note() { echo "bench: $*" >&2; }
+results() { grep -E '^[A-Za-z_0-9]+ [0-9.]+ [A-Za-z]+$' || true; }
+
+# ---- Mica ----
+kernel=$BUILD/kernel/mica module=$BUILD/user/bench
+[ -f "$kernel" ] && [ -f "$module" ] || { note "build first: $kernel or $module missing"; exit 2; }
+tsc_mhz=${TSC_MHZ:-$(awk -F: '/^cpu MHz/ {gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo)}
+words="\${host-port} \${device-port} \$(task-create) \$(task-resume)"
+for r in $(seq "$runs"); do
+  log=$OUT/mica-run-$r.log
+  "$ROOT/tools/boot.sh" --smp 1 --timeout 120 --log "$log" "$kernel" \
+      "$module tsc_mhz=$tsc_mhz $words" > /dev/null 2>&1 || true
+  tr -d '\r' < "$log" > "$log.tmp" && mv "$log.tmp" "$log"
+  grep -q '^bench-done' "$log" || { note "Mica run $r did not finish; tail of $log:"; tail -20 "$log" >&2; exit 1; }
+  sed -n '/^bench-start/,/^bench-done/p' "$log" | results | sed 's/^/mica /' >> "$RAW"
+done
+mica_pit=$(sed -n 's/.*apic: tsc \([0-9]*\) MHz.*/\1/p' "$OUT/mica-run-1.log" | head -1)
+note "Mica: $runs runs (TSC $tsc_mhz MHz given; the kernel's PIT calibration says ${mica_pit:-?} MHz)"
+
+# A private, writable copy of a peer folder (with whatever it has built already).
+peer_copy() {
+  local name=$1
+  if [ ! -d "$BUILD/peers/$name" ]; then
+    [ -d "$PEERS_SRC/$name" ] || { note "no peer $PEERS_SRC/$name"; return 1; }
+    mkdir -p "$BUILD/peers"
+    cp -r "$PEERS_SRC/$name" "$BUILD/peers/$name" && chmod -R u+w "$BUILD/peers/$name"
+  fi
+  echo "$BUILD/peers/$name"
+}
+
+gm_mhz=
+if [ "$peers" = 1 ]; then
+  # ---- GNU Mach (x86_64, Debian trixie, uniprocessor image) ----
+  if dir=$(peer_copy gnumach-qemu) && (cd "$dir" && ./run.sh x86_64 "$runs") > "$OUT/gnumach.log" 2>&1; then
+    grep -E '^x86_64 ' "$OUT/gnumach.log" | cut -d' ' -f2- | results | sed 's/^/gnumach /' >> "$RAW"
+    gm_mhz=$(awk '$2 == "tsc_hz" {printf "%.1f", $3 / 1e6; exit}' "$RAW")
+    note "GNU Mach: $runs runs (see $OUT/gnumach.log)"
+  else
+    note "GNU Mach peer failed; skipped (see $OUT/gnumach.log)"
+  fi
+
+  # ---- Linux (Debian 12 kernel, busybox initramfs) ----
+  if dir=$(peer_copy linux-qemu); then
+    if [ ! -s "$dir/out/initramfs.cpio.gz" ] || [ ! -s "$dir/kernel/vmlinuz" ]; then
+      deps=; [ "$(id -u)" -eq 0 ] && deps=--deps
+      (cd "$dir" && ./build.sh $deps) > "$OUT/linux-build.log" 2>&1 ||
+        note "the Linux peer does not build here; skipped (see $OUT/linux-build.log)"
+    fi
+    if [ -s "$dir/out/initramfs.cpio.gz" ]; then
+      : > "$OUT/linux.log"
+      for r in $(seq "$runs"); do
+        (cd "$dir" && ./run.sh -s 1 -t 600 -l "$OUT/linux-logs") >> "$OUT/linux.log" 2>&1 ||
+          note "Linux run $r failed (see $OUT/linux.log)"
+      done
+      grep -v '^harness_' "$OUT/linux.log" | results | sed 's/^/linux /' >> "$RAW"
+      note "Linux: $runs runs (see $OUT/linux.log)"
+    fi
+  fi
+fi
+
+# ---- The table: the median over the runs of each kernel's equivalent line ----
+# row label | Mica name | GNU Mach name | Linux name   ("-": none)
+ROWS="null trap (mach_task_self / getppid)|mach_task_self_trap|mach_task_self_trap|null_syscall
+swtch_pri(0), nothing else runnable|swtch_pri_trap_no_other_runnable|swtch_pri_trap_no_other_runnable|-
+swtch, nothing else runnable|swtch_trap_no_other_runnable|-|-
+handoff round trip, 2 threads (*)|thread_switch_handoff_rtt|ipc_null_rpc_rtt_same_task|futex_rtt
+swtch ping-pong round trip, 2 threads|swtch_yield_rtt|-|-"
+table() {
+  awk -v rows="$ROWS" '
+    { k = $1 " " $2; v[k] = v[k] " " $3 }
+    function med(k,   a, m, i, j, t) {
+      if (!(k in v)) return ""
+      m = split(substr(v[k], 2), a, " ")
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+    }
+    function cell(x) { return x == "" ? "-" : sprintf("%.0f", x) }
+    function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "-" : sprintf("%.2f", a / b) }
+    END {
+      printf "%-38s %8s %9s %8s %13s %10s\n", "benchmark (ns, median)", "Mica", "GNU Mach", "Linux", "Mica/GNU Mach", "Mica/Linux"
+      n = split(rows, r, "\n")
+      for (i = 1; i <= n; i++) {
+        split(r[i], f, "|")
+        m = med("mica " f[2]); g = med("gnumach " f[3]); l = med("linux " f[4])
+        printf "%-38s %8s %9s %8s %13s %10s\n", f[1], cell(m), cell(g), cell(l), ratio(m, g), ratio(m, l)
+      }
+    }' "$RAW"
+  echo "(*) GNU Mach: a null IPC RPC between two threads of a task (two handoffs plus message"
+  echo "    work); Linux: a futex wake/wait round trip between two threads on one CPU."
+  local gm=
+  [ -z "$gm_mhz" ] || gm=", GNU Mach calibrates $gm_mhz MHz against host_get_time"
+  echo "Runs: $runs per kernel, QEMU TCG, -smp 1. TSC: $tsc_mhz MHz given to Mica" \
+       "(its kernel calibrates ${mica_pit:-?} MHz against the PIT$gm)."
+}
+{
+  echo "# Mica benchmarks $(date -u +%Y-%m-%dT%H:%MZ), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')," \
+       "host $(nproc) CPUs, $(qemu-system-x86_64 --version | head -1)"
+  table
+  echo
+  echo "# raw: kernel name value unit (one line per run)"
+  cat "$RAW"
+} > "$OUT/results.txt"
+sed '/^$/,$d' "$OUT/results.txt"
+note "results in $OUT/results.txt"
