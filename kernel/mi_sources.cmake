@@ -4,4 +4,5 @@ set(MICA_MI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/lib/format.cc
   ${CMAKE_CURRENT_LIST_DIR}/vm/vm_page.cc
   ${CMAKE_CURRENT_LIST_DIR}/kern/zalloc.cc
+  ${CMAKE_CURRENT_LIST_DIR}/ipc/ipc_space.cc
 )

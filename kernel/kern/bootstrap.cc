@@ -4,7 +4,10 @@
 // '$(task-resume)' starts it.
 #include "kern/bootstrap.h"
 
+#include "kern/host.h"
+#include "kern/ipc_tt.h"
 #include "kern/log.h"
+#include "lib/format.h"
 #include "kern/sched.h"
 #include "kern/syscall.h"
 #include "kern/task.h"
@@ -28,11 +31,10 @@ struct Elf64Phdr {
 
 constexpr uint64_t kStackTop = 0x00007ffffff00000;
 constexpr uint64_t kStackPages = 32;
-// Until IPC: the names the boot script's variables expand to (GNU Mach gives these too).
-constexpr const char* kHostPortName = "1";
-constexpr const char* kDevicePortName = "2";
 
 struct Args {
+  char host_name[12] = "0";
+  char device_name[12] = "0";
   static constexpr unsigned kMax = 16;
   char storage[512];
   const char* argv[kMax];
@@ -67,8 +69,8 @@ void parse_cmdline(const char* s, Args& a) {
       a.resume = true;
       continue;
     }
-    if (!strcmp(word, "${host-port}")) value = kHostPortName;
-    if (!strcmp(word, "${device-port}")) value = kDevicePortName;
+    if (!strcmp(word, "${host-port}")) value = a.host_name;
+    if (!strcmp(word, "${device-port}")) value = a.device_name;
     size_t len = strlen(value) + 1;
     if (a.argc == Args::kMax || used + len > sizeof a.storage) break;
     memcpy(a.storage + used, value, len);
@@ -170,7 +172,7 @@ unsigned bootstrap_start_modules(const BootInfo& info) {
   for (unsigned m = 0; m < info.module_count; ++m) {
     const BootModule& mod = info.modules[m];
     Args a;
-    parse_cmdline(mod.cmdline, a);
+    parse_cmdline(mod.cmdline, a);  // first pass: is it a task, and its name
     if (!a.create || a.argc == 0) {
       klog("module %u (%s): no $(task-create), kept as data", m, mod.cmdline);
       continue;
@@ -178,6 +180,16 @@ unsigned bootstrap_start_modules(const BootInfo& info) {
     const char* name = base_name(a.argv[0]);
     Task* task = task_create(name);
     uint64_t entry = 0, rsp = 0;
+    if (task) {
+      // The privileged host port and the device master port, the task's first two names
+      // (1 and 2, as on GNU Mach), replace ${host-port} and ${device-port}.
+      snprintf_k(a.host_name, sizeof a.host_name, "%u",
+                 ipc_task_insert_send(task, host_port(true)));
+      snprintf_k(a.device_name, sizeof a.device_name, "%u",
+                 ipc_task_insert_send(task, device_master_port()));
+      a.argc = 0;
+      parse_cmdline(mod.cmdline, a);
+    }
     if (!task || !load_elf(task, static_cast<const uint8_t*>(arch_phys_to_virt(mod.start)),
                            mod.end - mod.start, &entry) ||
         !build_stack(task, a, &rsp)) {

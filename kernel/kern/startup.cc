@@ -8,6 +8,7 @@
 #include "arch/x86_64/serial.h"
 #include "arch/x86_64/smp.h"
 #include "kern/bootstrap.h"
+#include "kern/host.h"
 #include "kern/log.h"
 #include "kern/processor.h"
 #include "kern/sched.h"
@@ -20,7 +21,7 @@ constinit BootInfo boot_info;
 
 void all_tasks_exited() {
   klog("mica: all tasks exited");
-  qemu_exit(0);  // QEMU's isa-debug-exit, when present; harmless otherwise
+  arch_shutdown(0);
 }
 
 // Boot option mica.test_kernel_fault: a kernel null dereference, two calls deep, so that the
@@ -49,6 +50,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t info_pa) {
   cpu_locals[0].apic_id = apic_id();
   cpu_locals[0].online = true;
   processor_start(0);
+  host_init();
   apic_init_cpu(1'000'000'000 / kTickNs);
   smp_start();
   task_set_all_exited_hook(all_tasks_exited);

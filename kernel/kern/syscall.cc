@@ -4,6 +4,8 @@
 #include <mach/kern_return.h>
 #include <mach/thread_switch.h>
 
+#include "ipc/mach_msg.h"
+#include "kern/ipc_tt.h"
 #include "kern/log.h"
 #include "kern/processor.h"
 #include "kern/sched.h"
@@ -14,11 +16,6 @@
 
 namespace {
 
-// Until IPC spaces exist (IPC issue), the self traps return fixed per-task names and thread
-// names derived from the thread id. They are replaced by real port names then.
-constexpr uint64_t kNameTaskSelf = 3;  // after the boot script's host (1) and device (2) names
-constexpr uint64_t kNameHostSelf = 4;
-constexpr uint64_t kThreadNameBase = 0x1000;
 
 // Visits each page of [va, va+len) of the current task; false if one is not mapped.
 template <class F>
@@ -51,11 +48,11 @@ int64_t trap_thread_switch(uint64_t name, uint64_t option, uint64_t time_ms) {
       option != SWITCH_OPTION_WAIT)
     return KERN_INVALID_ARGUMENT;
   if (name) {
-    Thread* to = name > kThreadNameBase ? thread_lookup(name - kThreadNameBase) : nullptr;
-    if (to && to->task == self->task && to != self) {
-      if (thread_handoff(to, option == SWITCH_OPTION_WAIT, time_ms * 1'000'000))
-        return KERN_SUCCESS;
-    }
+    Thread* to = ipc_name_to_thread(static_cast<mach_port_name_t>(name));
+    bool done = to && to != self &&
+                thread_handoff(to, option == SWITCH_OPTION_WAIT, time_ms * 1'000'000);
+    if (to) thread_release(to);
+    if (done) return KERN_SUCCESS;
   }
   if (option == SWITCH_OPTION_WAIT) {
     assert_wait(&self->wait_link, time_ms * 1'000'000 + 1);
@@ -79,6 +76,15 @@ int64_t trap_thread_fork(uint64_t entry, uint64_t arg, uint64_t stack_top) {
   if (!t) return KERN_RESOURCE_SHORTAGE;
   thread_start(t);
   return static_cast<int64_t>(t->id);
+}
+
+// syscall_task_terminate(task): as the task_terminate RPC, by trap.
+int64_t trap_task_terminate(mach_port_name_t name) {
+  Task* task = ipc_name_to_task(name);
+  if (!task) return KERN_INVALID_ARGUMENT;
+  task_terminate(task);  // does not return for the caller's own task
+  task_release(task);
+  return KERN_SUCCESS;
 }
 
 }  // namespace
@@ -112,16 +118,20 @@ bool copyin_string(uint64_t src, char* dst, size_t max) {
 int64_t mach_trap(const TrapArgs& a) {
   Thread* self = current_thread();
   switch (a.number) {
-    case -25:  // mach_msg_trap: arrives with the IPC issue
-      return 0x10000003;  // MACH_SEND_INVALID_DEST: there are no ports yet
-    case -26:  // mach_reply_port
-      return 0;  // MACH_PORT_NULL until IPC exists
-    case -27:  // mach_thread_self
-      return static_cast<int64_t>(kThreadNameBase + self->id);
-    case -28:  // mach_task_self
-      return kNameTaskSelf;
-    case -29:  // mach_host_self
-      return kNameHostSelf;
+    case -25:
+      return mach_msg(a.arg[0], static_cast<mach_msg_option_t>(a.arg[1]),
+                      static_cast<mach_msg_size_t>(a.arg[2]), static_cast<mach_msg_size_t>(a.arg[3]),
+                      static_cast<mach_port_name_t>(a.arg[4]),
+                      static_cast<mach_msg_timeout_t>(a.arg[5]),
+                      static_cast<mach_port_name_t>(a.arg[6]));
+    case -26:
+      return ipc_reply_port();
+    case -27:
+      return ipc_thread_self_name();
+    case -28:
+      return ipc_task_self_name();
+    case -29:
+      return ipc_host_self_name();
     case -30:
       return trap_mach_print(a.arg[0]);
     case -59:  // swtch_pri
@@ -131,9 +141,7 @@ int64_t mach_trap(const TrapArgs& a) {
     case -61:
       return trap_thread_switch(a.arg[0], a.arg[1], a.arg[2]);
     case -69:  // syscall_task_terminate
-      if (a.arg[0] != kNameTaskSelf) return KERN_INVALID_ARGUMENT;
-      task_terminate(self->task);
-      return KERN_SUCCESS;
+      return trap_task_terminate(static_cast<mach_port_name_t>(a.arg[0]));
     case MICA_TRAP_THREAD_FORK:
       return trap_thread_fork(a.arg[0], a.arg[1], a.arg[2]);
     case MICA_TRAP_THREAD_EXIT:

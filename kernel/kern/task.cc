@@ -1,6 +1,7 @@
 // Task creation and termination.
 #include "kern/task.h"
 
+#include "kern/ipc_tt.h"
 #include "kern/log.h"
 #include "kern/sched.h"
 #include "kern/zalloc.h"
@@ -18,21 +19,30 @@ uint64_t next_task_id = 1;
 uint64_t user_tasks_alive;
 void (*all_exited_hook)();
 
+// The task has ended: its rights go now; its memory when the last reference does.
 void task_free(Task* task) {
-  while (VmPage* p = task->pages.pop_front()) vm_page_release(p);
-  if (task->pmap) pmap_destroy(task->pmap);
+  ipc_task_terminate(task);
   bool last;
   {
     IrqSpinGuard g(all_tasks_lock);
     all_tasks.remove(task);
     last = --user_tasks_alive == 0;
   }
-  task->~Task();
-  task_zone.free(task);
+  task_release(task);
   if (last && all_exited_hook) all_exited_hook();
 }
 
 }  // namespace
+
+void task_reference(Task* task) { __atomic_fetch_add(&task->refs, 1, __ATOMIC_RELAXED); }
+
+void task_release(Task* task) {
+  if (__atomic_sub_fetch(&task->refs, 1, __ATOMIC_ACQ_REL)) return;
+  while (VmPage* p = task->pages.pop_front()) vm_page_release(p);
+  if (task->pmap) pmap_destroy(task->pmap);
+  task->~Task();
+  task_zone.free(task);
+}
 
 Task* kernel_task() {
   if (!kernel_task_store.id) {
@@ -54,6 +64,12 @@ Task* task_create(const char* name) {
   size_t n = strlen(name);
   if (n >= sizeof task->name) n = sizeof task->name - 1;
   memcpy(task->name, name, n);
+  if (!ipc_task_init(task)) {
+    pmap_destroy(task->pmap);
+    task->~Task();
+    task_zone.free(task);
+    return nullptr;
+  }
   IrqSpinGuard g(all_tasks_lock);
   task->id = next_task_id++;
   all_tasks.push_back(task);

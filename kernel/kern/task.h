@@ -4,10 +4,12 @@
 
 #include "kern/lock.h"
 #include "kern/queue.h"
+#include "ipc/ipc_space.h"
 #include "kern/thread.h"
 #include "vm/vm_page.h"
 
 struct Pmap;
+struct Port;
 
 struct Task {
   uint64_t id = 0;
@@ -20,7 +22,22 @@ struct Task {
   IntrusiveList<VmPage, &VmPage::link> pages;
   bool active = true;
   QueueLink all_link;
+  uint32_t refs = 1;  // the task's own, dropped when it ends, plus one per holder (IPC)
+
+  // IPC (kern/ipc_tt.cc): the name space, the task's port (the kernel holds its receive
+  // right) and its special ports (send rights).
+  IpcSpace space;
+  bool space_active = false;
+  Port* self_port = nullptr;
+  Port* bootstrap_port = nullptr;
+  Port* exception_port = nullptr;
 };
+
+void task_reference(Task* task);
+// Drops a reference; the task's memory goes with the last one.
+void task_release(Task* task);
+// The task's name space, or nullptr once it is being torn down.
+IpcSpace* task_space(Task* task);
 
 Task* kernel_task();
 // Creates an empty user task with its own pmap. nullptr on shortage.

@@ -1,6 +1,7 @@
 // Thread creation and termination.
 #include "kern/thread.h"
 
+#include "kern/ipc_tt.h"
 #include "kern/log.h"
 #include "kern/processor.h"
 #include "kern/sched.h"
@@ -63,13 +64,14 @@ Thread* kernel_thread_create(const char* name, void (*entry)(void*), void* arg, 
 Thread* user_thread_create(Task* task, uint64_t rip, uint64_t rsp, uint64_t arg) {
   Thread* t = thread_alloc(task, task->name, kBasePriUser);
   if (!t) return nullptr;
-  if (!arch_thread_init_user(t, rip, rsp, arg)) {
+  if (!ipc_thread_init(t)) {
     thread_unlink(t);
     thread_zone.free(t);
     return nullptr;
   }
-  if (!attach(task, t)) {
+  if (!arch_thread_init_user(t, rip, rsp, arg) || !attach(task, t)) {
     arch_thread_free(t);
+    ipc_thread_terminate(t);
     thread_unlink(t);
     thread_zone.free(t);
     return nullptr;
@@ -98,7 +100,15 @@ void thread_reap(Thread* t) {
   Task* task = t->task;
   arch_thread_free(t);
   thread_unlink(t);
+  ipc_thread_terminate(t);
   task_thread_gone(task, t);
+  thread_release(t);
+}
+
+void thread_reference(Thread* t) { __atomic_fetch_add(&t->refs, 1, __ATOMIC_RELAXED); }
+
+void thread_release(Thread* t) {
+  if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL)) return;
   t->~Thread();
   thread_zone.free(t);
 }

@@ -9,6 +9,7 @@
 
 struct Task;
 struct Processor;
+struct Port;
 
 enum class ThreadState : uint8_t {
   kRunning,   // on a CPU
@@ -58,7 +59,14 @@ struct Thread {
   void (*kernel_entry)(void*) = nullptr;
   void* kernel_arg = nullptr;
   char name[24] = {};
+
+  uint32_t refs = 1;  // its own, dropped when it is reaped, plus one per holder (IPC)
+  Port* self_port = nullptr;       // the thread's port (kern/ipc_tt.cc)
+  Port* exception_port = nullptr;  // send right
 };
+
+void thread_reference(Thread* t);
+void thread_release(Thread* t);
 
 // Creates a kernel thread running entry(arg), suspended until thread_start(). nullptr on
 // shortage.

@@ -35,3 +35,7 @@ void arch_idle_wait();
 void arch_send_reschedule(unsigned cpu);
 
 [[noreturn]] void arch_halt();
+
+// Ends the machine: QEMU's isa-debug-exit device exits with (code << 1) | 1; real hardware
+// halts.
+[[noreturn]] void arch_shutdown(unsigned code);

@@ -38,6 +38,11 @@ struct VmPage {
   uint16_t wire_count = 0;  // VM wirings
   uint8_t flags = 0;
   uint8_t order = 0;        // block order: of the free block, or as allocated (head page)
+  // Resident page table (vm/vm_resident.h), for pages that hold an object's data. They are
+  // reset by vm_resident before the page goes back to the allocator.
+  uint16_t vm_flags = 0;         // kVmPage{Tabled,Active,Inactive,Busy,Absent,...}
+  QueueLink listq;               // the object's list of resident pages (VmObject::memq)
+  VmPage* hash_next = nullptr;   // chain of the (object, offset) hash bucket
 };
 
 struct VmPageStats {

@@ -52,6 +52,11 @@ void arch_halt() {
   for (;;) asm volatile("cli; hlt");
 }
 
+void arch_shutdown(unsigned code) {
+  qemu_exit(static_cast<uint8_t>(code));
+  arch_halt();
+}
+
 void arch_panic_exit() {
   qemu_exit(3);
   arch_halt();

@@ -1,0 +1,214 @@
+// Kernel messages: allocation, and the conversion of rights between a space's names and the
+// Port pointers a message in transit holds (Mach's ipc_kmsg_copyin / ipc_kmsg_copyout).
+#include "ipc/ipc_kmsg.h"
+
+#include "ipc/ipc_kmsg_copy.h"
+#include "ipc/ipc_right.h"
+#include "kern/zalloc.h"
+#include "lib/new.h"
+#include "lib/string.h"
+#include "vm/vm_page.h"
+
+namespace {
+
+Zone kmsg_zone("ipc.kmsg", sizeof(KMsg), 0);
+uint64_t kmsgs_alive;
+
+bool is_port_type(unsigned name) {
+  return name >= MACH_MSG_TYPE_MOVE_RECEIVE && name <= MACH_MSG_TYPE_MAKE_SEND_ONCE;
+}
+
+// Releases the rights in the header and in the first `limit` bytes of the body.
+void release_rights(KMsg* k, uint8_t* limit) {
+  KMsgHeader* h = k->header();
+  right_release_transit(reinterpret_cast<Port*>(h->remote), MACH_MSGH_BITS_REMOTE(h->bits));
+  right_release_transit(reinterpret_cast<Port*>(h->local), MACH_MSGH_BITS_LOCAL(h->bits));
+  h->remote = h->local = 0;
+  if (!(h->bits & MACH_MSGH_BITS_COMPLEX)) return;
+  uint8_t* body = reinterpret_cast<uint8_t*>(h + 1);
+  kmsg_for_each_item(body, limit, [&](KMsgType& t, uint8_t* data) {
+    if (is_port_type(t.name()) && t.is_inline()) {
+      auto* slots = reinterpret_cast<uint64_t*>(data);
+      for (uint32_t i = 0; i < t.number; ++i) {
+        right_release_transit(reinterpret_cast<Port*>(slots[i]), t.name());
+        slots[i] = 0;
+      }
+    }
+    return true;
+  });
+}
+
+}  // namespace
+
+uint64_t kmsg_count() { return kmsgs_alive; }
+
+KMsg* kmsg_alloc(uint32_t size) {
+  void* mem = kmsg_zone.alloc();
+  if (!mem) return nullptr;
+  auto* k = new (mem) KMsg;
+  k->capacity = kKMsgInline;
+  if (size > kKMsgInline) {
+    unsigned order = 0;
+    while ((kPageSize << order) < size) ++order;
+    VmPage* p = order <= kVmPageMaxOrder ? vm_page_alloc(order) : nullptr;
+    if (!p) {
+      kmsg_zone.free(k);
+      return nullptr;
+    }
+    k->big = static_cast<uint8_t*>(vm_page_to_virt(p));
+    k->big_order = order;
+    k->capacity = static_cast<uint32_t>(kPageSize << order);
+  }
+  ++kmsgs_alive;
+  return k;
+}
+
+void kmsg_free(KMsg* k) {
+  if (k->big) vm_page_free(vm_page_from_phys(arch_virt_to_phys(k->big)), k->big_order);
+  k->~KMsg();
+  kmsg_zone.free(k);
+  --kmsgs_alive;
+}
+
+void kmsg_destroy(KMsg* k) {
+  release_rights(k, k->data() + k->size());
+  kmsg_free(k);
+}
+
+mach_msg_return_t kmsg_copyin_header(IpcSpace* s, KMsg* k) {
+  KMsgHeader* h = k->header();
+  unsigned rd = MACH_MSGH_BITS_REMOTE(h->bits), ld = MACH_MSGH_BITS_LOCAL(h->bits);
+  auto dest_name = static_cast<mach_port_name_t>(h->remote);
+  auto reply_name = static_cast<mach_port_name_t>(h->local);
+  unsigned rt = right_transit_type(rd);
+  unsigned lt = right_transit_type(ld);
+  if (!rt || rd == MACH_MSG_TYPE_MOVE_RECEIVE) return MACH_SEND_INVALID_HEADER;
+  if (reply_name != MACH_PORT_NULL && (!lt || ld == MACH_MSG_TYPE_MOVE_RECEIVE))
+    return MACH_SEND_INVALID_HEADER;
+  if (dest_name == MACH_PORT_NULL || dest_name == MACH_PORT_DEAD) return MACH_SEND_INVALID_DEST;
+  if (right_copyin_check(s, dest_name, rd) != KERN_SUCCESS) return MACH_SEND_INVALID_DEST;
+  if (reply_name != MACH_PORT_NULL && reply_name != MACH_PORT_DEAD) {
+    if (right_copyin_check(s, reply_name, ld) != KERN_SUCCESS) return MACH_SEND_INVALID_REPLY;
+    // The same name twice: both rights must be there.
+    if (reply_name == dest_name) {
+      IpcEntry* e = right_lookup(s, dest_name);
+      bool moves_once = rd == MACH_MSG_TYPE_MOVE_SEND_ONCE || ld == MACH_MSG_TYPE_MOVE_SEND_ONCE;
+      bool two_moves = rd == MACH_MSG_TYPE_MOVE_SEND && ld == MACH_MSG_TYPE_MOVE_SEND;
+      if (moves_once || (two_moves && e->urefs < 2)) return MACH_SEND_INVALID_REPLY;
+    }
+  }
+  Port* dest = nullptr;
+  Port* reply = nullptr;
+  right_copyin(s, dest_name, rd, &dest);
+  if (dest == kDeadPort) {
+    // Sending to a dead name: the right was consumed as for a live port.
+    h->remote = 0;
+    return MACH_SEND_INVALID_DEST;
+  }
+  if (reply_name == MACH_PORT_DEAD) {
+    reply = kDeadPort;
+  } else if (reply_name != MACH_PORT_NULL) {
+    right_copyin(s, reply_name, ld, &reply);
+  }
+  h->remote = reinterpret_cast<uint64_t>(dest);
+  h->local = reinterpret_cast<uint64_t>(reply);
+  h->bits = (h->bits & ~MACH_MSGH_BITS_PORTS_MASK) | MACH_MSGH_BITS(rt, reply ? lt : 0);
+  return MACH_MSG_SUCCESS;
+}
+
+mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k) {
+  KMsgHeader* h = k->header();
+  if (!(h->bits & MACH_MSGH_BITS_COMPLEX)) return MACH_MSG_SUCCESS;
+  uint8_t* body = reinterpret_cast<uint8_t*>(h + 1);
+  uint8_t* end = k->data() + h->size;
+  Port* dest = reinterpret_cast<Port*>(h->remote);
+  mach_msg_return_t mr = MACH_MSG_SUCCESS;
+  uint8_t* done = body;  // rights before this point are copied in
+  bool ok = kmsg_for_each_item(body, end, [&](KMsgType& t, uint8_t* data) {
+    unsigned name = t.name();
+    if (name > MACH_MSG_TYPE_LAST && name != (MACH_MSG_TYPE_POLYMORPHIC & 0xff)) {
+      mr = MACH_SEND_INVALID_TYPE;
+      return false;
+    }
+    if (!t.is_inline()) {
+      mr = MACH_SEND_INVALID_TYPE;  // out-of-line memory arrives with the VM system
+      return false;
+    }
+    if (is_port_type(name)) {
+      if (t.size_bits() != 64) {
+        mr = MACH_SEND_INVALID_TYPE;
+        return false;
+      }
+      auto* slots = reinterpret_cast<uint64_t*>(data);
+      for (uint32_t i = 0; i < t.number; ++i) {
+        auto n = static_cast<mach_port_name_t>(slots[i]);
+        Port* p = nullptr;
+        if (n == MACH_PORT_DEAD) {
+          p = kDeadPort;
+        } else if (n != MACH_PORT_NULL) {
+          if (right_copyin_check(s, n, name) != KERN_SUCCESS) {
+            mr = MACH_SEND_INVALID_RIGHT;
+          } else if (name == MACH_MSG_TYPE_MOVE_RECEIVE && port_valid(dest) &&
+                     right_lookup(s, n)->object == dest) {
+            mr = MACH_SEND_INVALID_RIGHT;  // a port's receive right sent to itself
+          }
+          if (mr != MACH_MSG_SUCCESS) {
+            for (uint32_t j = i; j < t.number; ++j) slots[j] = 0;
+            t.set_name(right_transit_type(name));
+            done = data + t.number * 8;
+            return false;
+          }
+          right_copyin(s, n, name, &p);
+        }
+        slots[i] = reinterpret_cast<uint64_t>(p);
+      }
+      t.set_name(right_transit_type(name));
+    }
+    uint64_t bytes = (static_cast<uint64_t>(t.size_bits()) * t.number + 7) / 8;
+    done = data + ((bytes + kMsgAlign - 1) & ~uint64_t{kMsgAlign - 1});
+    return true;
+  });
+  if (mr == MACH_MSG_SUCCESS && !ok) mr = MACH_SEND_MSG_TOO_SMALL;
+  if (mr != MACH_MSG_SUCCESS) {
+    // Mach destroys a message whose body fails: the rights copied in so far go with it.
+    release_rights(k, done);
+  }
+  return mr;
+}
+
+mach_msg_return_t kmsg_copyout(IpcSpace* s, KMsg* k) {
+  KMsgHeader* h = k->header();
+  Port* dest = reinterpret_cast<Port*>(h->remote);
+  Port* reply = reinterpret_cast<Port*>(h->local);
+  unsigned rt = MACH_MSGH_BITS_REMOTE(h->bits), lt = MACH_MSGH_BITS_LOCAL(h->bits);
+  // The destination right is used up by the delivery; the receiver sees its receive right's
+  // name as the local port and the reply right as the remote port.
+  mach_port_name_t dest_name = port_valid(dest) ? dest->receiver_name : MACH_PORT_NULL;
+  if (port_valid(dest)) {
+    if (rt == MACH_MSG_TYPE_PORT_SEND) {
+      port_release_send(dest);
+    } else {
+      --dest->sorights;
+      port_release(dest);
+    }
+  }
+  mach_port_name_t reply_name = MACH_PORT_NULL;
+  right_copyout(s, reply, lt, &reply_name);
+  h->bits = (h->bits & ~MACH_MSGH_BITS_PORTS_MASK) | MACH_MSGH_BITS(reply ? lt : 0, rt);
+  h->remote = reply_name;
+  h->local = dest_name;
+  if (!(h->bits & MACH_MSGH_BITS_COMPLEX)) return MACH_MSG_SUCCESS;
+  uint8_t* body = reinterpret_cast<uint8_t*>(h + 1);
+  kmsg_for_each_item(body, k->data() + h->size, [&](KMsgType& t, uint8_t* data) {
+    if (is_port_type(t.name()) && t.is_inline()) {
+      auto* slots = reinterpret_cast<uint64_t*>(data);
+      for (uint32_t i = 0; i < t.number; ++i) {
+        mach_port_name_t n;
+        right_copyout(s, reinterpret_cast<Port*>(slots[i]), t.name(), &n);
+        slots[i] = n;  // the name in the low half, zero above (mach_port_name_inlined_t)
+      }
+    }
+    return true;
+  });
+  return MACH_MSG_SUCCESS;
+}

@@ -1,0 +1,18 @@
+// Converting a message's rights between names in a space and held transit rights.
+// IPC lock held.
+#pragma once
+#include <mach/message.h>
+
+#include "ipc/ipc_kmsg.h"
+
+class IpcSpace;
+
+// Header: destination and reply names to Port pointers, dispositions to transit types.
+// On error nothing has changed in the space (but for a dead destination name, whose right
+// is consumed as Mach does).
+mach_msg_return_t kmsg_copyin_header(IpcSpace* s, KMsg* k);
+// Body: port items to Port pointers. On error the message's rights (header's too) are
+// released and the caller frees the buffer.
+mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k);
+// Gives every right to the receiver's space and rewrites names in place.
+mach_msg_return_t kmsg_copyout(IpcSpace* s, KMsg* k);

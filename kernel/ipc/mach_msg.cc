@@ -1,0 +1,202 @@
+// The mach_msg trap: send, receive, or both (an RPC), with the options of <mach/message.h>.
+#include "ipc/mach_msg.h"
+
+#include "ipc/ipc_kmsg_copy.h"
+#include "ipc/ipc_kobject.h"
+#include "ipc/ipc_mqueue.h"
+#include "ipc/ipc_right.h"
+#include "kern/sched.h"
+#include "kern/syscall.h"
+#include "kern/task.h"
+
+namespace {
+
+uint64_t timeout_ns(mach_msg_timeout_t ms) { return uint64_t{ms} * 1'000'000 + 1; }
+
+// Puts a message the sender could not send back in the sender's hands: its rights return to
+// the space and the message to the user's buffer (Mach's pseudo-receive).
+void pseudo_receive(IpcSpace* s, KMsg* k, uint64_t user_msg) {
+  kmsg_copyout(s, k);
+  copyout(k->data(), user_msg, k->size());
+  kmsg_free(k);
+}
+
+// Sends a copied-in message; may block for queue room (IPC lock dropped meanwhile).
+mach_msg_return_t send_kmsg(IpcSpace* s, KMsg* k, mach_msg_option_t option,
+                            mach_msg_timeout_t timeout, uint64_t user_msg) {
+  for (;;) {
+    Port* dest = reinterpret_cast<Port*>(k->header()->remote);
+    if (!dest->active) {
+      kmsg_destroy(k);
+      return MACH_SEND_INVALID_DEST;
+    }
+    bool full = dest->messages.size() >= dest->qlimit &&
+                MACH_MSGH_BITS_REMOTE(k->header()->bits) != MACH_MSG_TYPE_PORT_SEND_ONCE &&
+                dest->kotype == KObjectType::kNone;
+    if (dest->kotype != KObjectType::kNone) {
+      // A call to the kernel: served now, in the caller's thread, without the IPC lock.
+      ipc_lock.unlock();
+      KMsg* reply = ipc_kobject_server(k);
+      ipc_lock.lock();
+      if (reply) ipc_deliver(reply);
+      return MACH_MSG_SUCCESS;
+    }
+    if (!full) {
+      port_enqueue(dest, k);
+      return MACH_MSG_SUCCESS;
+    }
+    if ((option & MACH_SEND_TIMEOUT) && timeout == 0) {
+      pseudo_receive(s, k, user_msg);
+      return MACH_SEND_TIMED_OUT;
+    }
+    assert_wait(&dest->qlimit, (option & MACH_SEND_TIMEOUT) ? timeout_ns(timeout) : 0);
+    ++dest->blocked_senders;
+    ipc_lock.unlock();
+    WaitResult wr = thread_block();
+    ipc_lock.lock();
+    --dest->blocked_senders;
+    if (wr == WaitResult::kTimedOut) {
+      pseudo_receive(s, k, user_msg);
+      return MACH_SEND_TIMED_OUT;
+    }
+    if (wr == WaitResult::kInterrupted) {
+      pseudo_receive(s, k, user_msg);
+      return MACH_SEND_INTERRUPTED;
+    }
+  }
+}
+
+// The port (or the first port of the set) with a message for the receiver.
+Port* ready_port(IpcEntry* e) {
+  if (e->type & MACH_PORT_TYPE_RECEIVE) {
+    auto* p = static_cast<Port*>(e->object);
+    return p->messages.empty() ? nullptr : p;
+  }
+  auto* set = static_cast<PortSet*>(e->object);
+  for (Port* p : set->members)
+    if (!p->messages.empty()) return p;
+  return nullptr;
+}
+
+mach_msg_return_t receive(IpcSpace* s, uint64_t user_msg, mach_msg_option_t option,
+                          mach_msg_size_t rcv_size, mach_port_name_t rcv_name,
+                          mach_msg_timeout_t timeout) {
+  ipc_lock.lock();
+  IpcEntry* e = right_lookup(s, rcv_name);
+  if (!e || !(e->type & (MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_PORT_SET))) {
+    ipc_lock.unlock();
+    return MACH_RCV_INVALID_NAME;
+  }
+  void* object = e->object;
+  if ((e->type & MACH_PORT_TYPE_RECEIVE) && static_cast<Port*>(object)->pset) {
+    ipc_lock.unlock();
+    return MACH_RCV_IN_SET;
+  }
+  Port* port;
+  while (!(port = ready_port(e))) {
+    if ((option & MACH_RCV_TIMEOUT) && timeout == 0) {
+      ipc_lock.unlock();
+      return MACH_RCV_TIMED_OUT;
+    }
+    assert_wait(object, (option & MACH_RCV_TIMEOUT) ? timeout_ns(timeout) : 0);
+    ipc_lock.unlock();
+    WaitResult wr = thread_block();
+    ipc_lock.lock();
+    if (wr == WaitResult::kTimedOut) {
+      ipc_lock.unlock();
+      return MACH_RCV_TIMED_OUT;
+    }
+    if (wr == WaitResult::kInterrupted) {
+      ipc_lock.unlock();
+      return MACH_RCV_INTERRUPTED;
+    }
+    // The name may have been destroyed or moved while we slept.
+    e = right_lookup(s, rcv_name);
+    if (!e || e->object != object) {
+      ipc_lock.unlock();
+      return MACH_RCV_PORT_DIED;
+    }
+    if ((e->type & MACH_PORT_TYPE_RECEIVE) && static_cast<Port*>(object)->pset) {
+      ipc_lock.unlock();
+      return MACH_RCV_PORT_CHANGED;
+    }
+  }
+  KMsg* k = port->messages.front();
+  uint32_t size = k->size();
+  if (size > rcv_size) {
+    // The caller learns the size it needs; without MACH_RCV_LARGE the message is lost.
+    if (!(option & MACH_RCV_LARGE)) {
+      port->messages.remove(k);
+      ++port->seqno;
+      thread_wakeup_one(&port->qlimit);
+      kmsg_destroy(k);
+    }
+    ipc_lock.unlock();
+    if (rcv_size >= offsetof(mach_msg_header_t, msgh_remote_port))
+      copyout(&size, user_msg + offsetof(mach_msg_header_t, msgh_size), sizeof size);
+    return MACH_RCV_TOO_LARGE;
+  }
+  port->messages.remove(k);
+  k->header()->seqno = port->seqno++;
+  if (port->blocked_senders) thread_wakeup_one(&port->qlimit);
+  kmsg_copyout(s, k);
+  ipc_lock.unlock();
+  bool ok = copyout(k->data(), user_msg, size);
+  kmsg_free(k);
+  return ok ? MACH_MSG_SUCCESS : MACH_RCV_INVALID_DATA;
+}
+
+}  // namespace
+
+void ipc_deliver(KMsg* k) {
+  Port* dest = reinterpret_cast<Port*>(k->header()->remote);
+  // Kernel objects take requests only through mach_msg; a notification or reply aimed at
+  // one is dropped.
+  if (!port_valid(dest) || !dest->active || dest->kotype != KObjectType::kNone) {
+    kmsg_destroy(k);
+    return;
+  }
+  port_enqueue(dest, k);
+}
+
+mach_msg_return_t mach_msg(uint64_t msg, mach_msg_option_t option, mach_msg_size_t send_size,
+                           mach_msg_size_t rcv_size, mach_port_name_t rcv_name,
+                           mach_msg_timeout_t timeout, mach_port_name_t notify) {
+  (void)notify;
+  IpcSpace* s = task_space(current_thread()->task);
+  if (!s) return MACH_SEND_INVALID_DEST;
+  if (option & MACH_SEND_MSG) {
+    if (send_size < sizeof(mach_msg_header_t) || (send_size & 3)) return MACH_SEND_MSG_TOO_SMALL;
+    if (send_size > kMsgMaxSize) return MACH_SEND_NO_BUFFER;
+    KMsg* k = kmsg_alloc(send_size);
+    if (!k) return MACH_SEND_NO_BUFFER;
+    if (!copyin(msg, k->data(), send_size)) {
+      kmsg_free(k);
+      return MACH_SEND_INVALID_DATA;
+    }
+    k->header()->size = send_size;
+    IrqState irq = arch_irq_disable();
+    ipc_lock.lock();
+    mach_msg_return_t mr = kmsg_copyin_header(s, k);
+    if (mr == MACH_MSG_SUCCESS) {
+      mr = kmsg_copyin_body(s, k);
+      if (mr == MACH_MSG_SUCCESS) {
+        mr = send_kmsg(s, k, option, timeout, msg);
+      } else {
+        kmsg_free(k);
+      }
+    } else {
+      kmsg_free(k);
+    }
+    ipc_lock.unlock();
+    arch_irq_restore(irq);
+    if (mr != MACH_MSG_SUCCESS) return mr;
+  }
+  if (option & MACH_RCV_MSG) {
+    IrqState irq = arch_irq_disable();
+    mach_msg_return_t mr = receive(s, msg, option, rcv_size, rcv_name, timeout);
+    arch_irq_restore(irq);
+    return mr;
+  }
+  return MACH_MSG_SUCCESS;
+}
