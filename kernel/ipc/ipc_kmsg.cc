@@ -121,7 +121,6 @@ mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k) {
   if (!(h->bits & MACH_MSGH_BITS_COMPLEX)) return MACH_MSG_SUCCESS;
   uint8_t* body = reinterpret_cast<uint8_t*>(h + 1);
   uint8_t* end = k->data() + h->size;
-  Port* dest = reinterpret_cast<Port*>(h->remote);
   mach_msg_return_t mr = MACH_MSG_SUCCESS;
   uint8_t* done = body;  // rights before this point are copied in
   bool ok = kmsg_for_each_item(body, end, [&](KMsgType& t, uint8_t* data) {
@@ -146,12 +145,8 @@ mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k) {
         if (n == MACH_PORT_DEAD) {
           p = kDeadPort;
         } else if (n != MACH_PORT_NULL) {
-          if (right_copyin_check(s, n, name) != KERN_SUCCESS) {
-            mr = MACH_SEND_INVALID_RIGHT;
-          } else if (name == MACH_MSG_TYPE_MOVE_RECEIVE && port_valid(dest) &&
-                     right_lookup(s, n)->object == dest) {
-            mr = MACH_SEND_INVALID_RIGHT;  // a port's receive right sent to itself
-          }
+          // A port's receive right may travel in a message to that port, as on GNU Mach.
+          if (right_copyin_check(s, n, name) != KERN_SUCCESS) mr = MACH_SEND_INVALID_RIGHT;
           if (mr != MACH_MSG_SUCCESS) {
             for (uint32_t j = i; j < t.number; ++j) slots[j] = 0;
             t.set_name(right_transit_type(name));

@@ -166,7 +166,9 @@ mach_msg_return_t mach_msg(uint64_t msg, mach_msg_option_t option, mach_msg_size
   IpcSpace* s = task_space(current_thread()->task);
   if (!s) return MACH_SEND_INVALID_DEST;
   if (option & MACH_SEND_MSG) {
-    if (send_size < sizeof(mach_msg_header_t) || (send_size & 3)) return MACH_SEND_MSG_TOO_SMALL;
+    // GNU Mach: the size must be a multiple of the 8-byte message alignment.
+    if (send_size < sizeof(mach_msg_header_t) || (send_size & (kMsgAlign - 1)))
+      return MACH_SEND_MSG_TOO_SMALL;
     if (send_size > kMsgMaxSize) return MACH_SEND_NO_BUFFER;
     KMsg* k = kmsg_alloc(send_size);
     if (!k) return MACH_SEND_NO_BUFFER;

@@ -194,12 +194,12 @@ unsigned bootstrap_start_modules(const BootInfo& info) {
                            mod.end - mod.start, &entry) ||
         !build_stack(task, a, &rsp)) {
       klog("module %s: not a loadable static ELF64 program", name);
-      if (task) task_terminate(task);
+      if (task) task_terminate_internal(task);
       continue;
     }
     Thread* t = user_thread_create(task, entry, rsp, 0);
     if (!t) {
-      task_terminate(task);
+      task_terminate_internal(task);
       continue;
     }
     klog("task %s: %lu pages, entry %lx%s", name, task->pages.size(), entry,

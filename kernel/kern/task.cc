@@ -77,14 +77,14 @@ Task* task_create(const char* name) {
   return task;
 }
 
-void task_terminate(Task* task) {
+void task_terminate_internal(Task* task) {
   Thread* self = current_thread();
   bool empty;
   {
     IrqSpinGuard g(task->lock);
     task->active = false;
     for (Thread* t : task->threads)
-      if (t != self) thread_terminate(t);
+      if (t != self) thread_terminate_internal(t);
     empty = task->threads.empty();
   }
   if (self->task == task) thread_terminate_self();

@@ -22,6 +22,7 @@ struct Task {
   IntrusiveList<VmPage, &VmPage::link> pages;
   bool active = true;
   QueueLink all_link;
+  int suspend_count = 0;
   uint32_t refs = 1;  // the task's own, dropped when it ends, plus one per holder (IPC)
 
   // IPC (kern/ipc_tt.cc): the name space, the task's port (the kernel holds its receive
@@ -44,7 +45,7 @@ Task* kernel_task();
 Task* task_create(const char* name);
 // Terminates every thread of `task` and, once the last has gone, frees it. Safe to call on
 // the calling thread's own task (does not return then).
-void task_terminate(Task* task);
+void task_terminate_internal(Task* task);
 // Called when a thread leaves its task; frees the task after its last thread.
 void task_thread_gone(Task* task, Thread* t);
 // Allocates a zeroed page, maps it at `va` in the task with `prot`. false on shortage.

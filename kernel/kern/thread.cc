@@ -79,7 +79,10 @@ Thread* user_thread_create(Task* task, uint64_t rip, uint64_t rsp, uint64_t arg)
   return t;
 }
 
-void thread_start(Thread* t) { thread_setrun(t); }
+void thread_start(Thread* t) {
+  t->started = true;
+  thread_setrun(t);
+}
 
 void thread_terminate_self() {
   Thread* self = current_thread();
@@ -89,7 +92,7 @@ void thread_terminate_self() {
   panic("halted thread %lu resumed", self->id);
 }
 
-void thread_terminate(Thread* t) {
+void thread_terminate_internal(Thread* t) {
   __atomic_store_n(&t->terminate_requested, true, __ATOMIC_RELEASE);
   if (t->state == ThreadState::kWaiting) clear_wait(t, WaitResult::kInterrupted);
   // A thread running on another CPU notices at its next kernel exit; make that soon.

@@ -61,11 +61,17 @@ struct Thread {
   char name[24] = {};
 
   uint32_t refs = 1;  // its own, dropped when it is reaped, plus one per holder (IPC)
+  // thread_suspend / thread_resume (kern/thread_act.cc): the thread stops at its next exit
+  // from the kernel while the count is above zero. A new user thread starts suspended.
+  int suspend_count = 0;
+  bool started = false;  // has been made runnable once
   Port* self_port = nullptr;       // the thread's port (kern/ipc_tt.cc)
   Port* exception_port = nullptr;  // send right
 };
 
 void thread_reference(Thread* t);
+// On the way back to user mode: stop here while suspended.
+void thread_check_suspend();
 void thread_release(Thread* t);
 
 // Creates a kernel thread running entry(arg), suspended until thread_start(). nullptr on
@@ -79,7 +85,7 @@ void thread_start(Thread* t);
 [[noreturn]] void thread_terminate_self();
 // Marks another thread for termination: it ends when it next leaves the kernel or is
 // found blocked. Used by task termination.
-void thread_terminate(Thread* t);
+void thread_terminate_internal(Thread* t);
 
 Thread* current_thread();
 Thread* thread_lookup(uint64_t id);
@@ -89,6 +95,11 @@ uint64_t thread_count();
 // Machine-dependent parts (arch/*/context.cc).
 bool arch_thread_init_kernel(Thread* t);
 bool arch_thread_init_user(Thread* t, uint64_t rip, uint64_t rsp, uint64_t arg);
+// The user registers (mach/thread_status.h flavours); KERN_INVALID_ARGUMENT for an unknown
+// flavour or a count too small, KERN_FAILURE for a state no thread may have (bad segments,
+// non-canonical rip).
+int arch_thread_get_state(Thread* t, int flavor, uint32_t* state, uint32_t* count);
+int arch_thread_set_state(Thread* t, int flavor, const uint32_t* state, uint32_t count);
 void arch_thread_free(Thread* t);
 // Switches from the running thread `from` to `to`; returns, later, on `from`'s stack, with the
 // thread that ran just before it.

@@ -128,5 +128,10 @@ Thread* arch_context_switch(Thread* from, Thread* to) {
 extern "C" void thread_start_finish(Thread* prev) {
   thread_switch_finish(prev);
   Thread* self = current_thread();
+  if (self->arch.user && self->suspend_count > 0) {
+    arch_irq_restore(0x200);
+    thread_check_suspend();
+    arch_irq_disable();
+  }
   if (self->terminate_requested && self->arch.user) thread_terminate_self();
 }

@@ -22,6 +22,11 @@ extern "C" void syscall_dispatch(TrapFrame* f) {
   f->rax = static_cast<uint64_t>(r);
   arch_irq_disable();
   sched_preempt_check();
+  if (t->suspend_count > 0) {
+    arch_irq_restore(0x200);
+    thread_check_suspend();
+    arch_irq_disable();
+  }
   if (t->terminate_requested) {
     arch_irq_restore(0x200);
     thread_terminate_self();

@@ -60,7 +60,7 @@ void user_fault(TrapFrame* f) {
 void user_task_fatal(Thread* t, const char* reason, const TrapFrame* f) {
   klog("task %s terminated: %s (thread %lu, rip %lx)", t->task->name, reason, t->id, f->rip);
   dump_frame(f);
-  task_terminate(t->task);
+  task_terminate_internal(t->task);
 }
 
 extern "C" void trap_dispatch(TrapFrame* f) {
@@ -91,6 +91,11 @@ extern "C" void trap_dispatch(TrapFrame* f) {
   if (f->rflags & 0x200) {
     sched_preempt_check();
     Thread* t = current_thread();
+    if (f->from_user() && t->suspend_count > 0) {
+      arch_irq_restore(0x200);
+      thread_check_suspend();
+      arch_irq_disable();
+    }
     if (f->from_user() && t->terminate_requested) {
       arch_irq_restore(0x200);
       thread_terminate_self();
