@@ -13,6 +13,7 @@
 #include <mach/task_info.h>
 #include <mach/thread_info.h>
 #include <mach/thread_status.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <test/test.h>
@@ -25,7 +26,7 @@ static mach_port_t receive_right(void) {
   mach_port_t name = MACH_PORT_NULL;
   kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &name);
   if (kr != KERN_SUCCESS)
-    test_fail(__FILE__, __LINE__, "mach_port_allocate: %#x", kr);
+    test_fail(__FILE__, __LINE__, "mach_port_allocate: 0x%x", kr);
   return name;
 }
 
@@ -35,7 +36,7 @@ static mach_port_t receive_and_send(void) {
   kern_return_t kr =
       mach_port_insert_right(mach_task_self(), name, name, MACH_MSG_TYPE_MAKE_SEND);
   if (kr != KERN_SUCCESS)
-    test_fail(__FILE__, __LINE__, "mach_port_insert_right: %#x", kr);
+    test_fail(__FILE__, __LINE__, "mach_port_insert_right: 0x%x", kr);
   return name;
 }
 
@@ -59,7 +60,7 @@ static mach_port_status_t status_of(mach_port_t name) {
   memset(&st, 0xee, sizeof st);
   kern_return_t kr = mach_port_get_receive_status(mach_task_self(), name, &st);
   if (kr != KERN_SUCCESS)
-    test_fail(__FILE__, __LINE__, "mach_port_get_receive_status: %#x", kr);
+    test_fail(__FILE__, __LINE__, "mach_port_get_receive_status: 0x%x", kr);
   return st;
 }
 
@@ -183,7 +184,7 @@ static thread_t start_thread(void (*fn)(long), long arg, vm_address_t *stack_out
   if (kr == KERN_SUCCESS && resume)
     kr = thread_resume(thread);
   if (kr != KERN_SUCCESS) {
-    test_fail(__FILE__, __LINE__, "start_thread: %#x", kr);
+    test_fail(__FILE__, __LINE__, "start_thread: 0x%x", kr);
     return MACH_PORT_NULL;
   }
   if (stack_out)
@@ -284,10 +285,11 @@ TEST(insert_right_make_send) {
   mach_port_t other = unused_name(0x5000);
   EXPECT_EQ(mach_port_insert_right(mach_task_self(), other, p, MACH_MSG_TYPE_MAKE_SEND),
             KERN_RIGHT_EXISTS);
-  // A send right copied from a name that has none.
+  // A send right copied from a name that has none. GNU Mach: the right is copied in as
+  // a message would carry it, so the error is a message error, MACH_SEND_INVALID_RIGHT.
   mach_port_t q = receive_right();
   EXPECT_EQ(mach_port_insert_right(mach_task_self(), other, q, MACH_MSG_TYPE_COPY_SEND),
-            KERN_INVALID_CAPABILITY);
+            MACH_SEND_INVALID_RIGHT);
   destroy(p);
   destroy(q);
 }
@@ -406,8 +408,9 @@ TEST(receive_status_fields) {
   EXPECT_EQ(st.mps_mscount, 1);
   EXPECT_EQ(st.mps_srights, TRUE);
   EXPECT_EQ(st.mps_msgcount, 2);
-  // The send-once right made for the second message was consumed by its send.
-  EXPECT_EQ(st.mps_sorights, 0);
+  // GNU Mach: the send-once right made for the second message is counted while the
+  // message (whose destination it is) waits in the queue; receiving it uses the right up.
+  EXPECT_EQ(st.mps_sorights, 1);
   ASSERT_EQ(receive(p, 1000), MACH_MSG_SUCCESS);
   EXPECT_EQ(rcv.head.msgh_seqno, 0);
   EXPECT_EQ(MACH_MSGH_BITS_LOCAL(rcv.head.msgh_bits), MACH_MSG_TYPE_PORT_SEND);
@@ -417,6 +420,7 @@ TEST(receive_status_fields) {
   st = status_of(p);
   EXPECT_EQ(st.mps_seqno, 2);
   EXPECT_EQ(st.mps_msgcount, 0);
+  EXPECT_EQ(st.mps_sorights, 0);
   // A send-once right in our space counts.
   mach_port_t so = MACH_PORT_NULL;
   mach_msg_type_name_t so_type = 0;
@@ -699,7 +703,7 @@ TEST(inline_data_sizes) {
     mach_msg_return_t mr =
         mach_msg(&snd.head, MACH_SEND_MSG, size, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
     if (mr != MACH_MSG_SUCCESS) {
-      test_fail(__FILE__, __LINE__, "send of %u bytes: %#x", n, mr);
+      test_fail(__FILE__, __LINE__, "send of %u bytes: 0x%x", n, mr);
       continue;
     }
     ASSERT_EQ(receive(p, 1000), MACH_MSG_SUCCESS);
@@ -789,14 +793,17 @@ TEST(port_send_once_rights) {
   mach_port_t so2 = rcv.port.port.name;
   EXPECT_EQ(ptype(so2), MACH_PORT_TYPE_SEND_ONCE);
   EXPECT_EQ(status_of(p).mps_sorights, 1);
-  // A send-once right given up unused sends a send-once notification (0107) to its port.
+  // A send-once right given up unused sends a send-once notification (0107) to its port,
+  // through the right itself: it is counted until the notification is received.
   KR_OK(mach_port_deallocate(mach_task_self(), so2));
   EXPECT_EQ(ptype(so2), KERN_INVALID_NAME);
-  EXPECT_EQ(status_of(p).mps_sorights, 0);
+  EXPECT_EQ(status_of(p).mps_sorights, 1);
   ASSERT_EQ(receive(p, 1000), MACH_MSG_SUCCESS);
   EXPECT_EQ(rcv.head.msgh_id, MACH_NOTIFY_SEND_ONCE);
   EXPECT_EQ(rcv.head.msgh_size, sizeof(mach_msg_header_t));
   EXPECT_EQ(rcv.head.msgh_local_port, p);
+  EXPECT_EQ(MACH_MSGH_BITS_LOCAL(rcv.head.msgh_bits), MACH_MSG_TYPE_PORT_SEND_ONCE);
+  EXPECT_EQ(status_of(p).mps_sorights, 0);
   destroy(dest);
   destroy(p);
 }
@@ -1027,33 +1034,125 @@ TEST(send_invalid_data) {
 TEST(send_invalid_type) {
   mach_port_t p = receive_and_send();
   data_msg_t *m = &snd;
-  memset(m, 0, sizeof(mach_msg_header_t) + sizeof(mach_msg_type_t) + 8);
+  const mach_msg_size_t size = sizeof(mach_msg_header_t) + sizeof(mach_msg_type_t) + 8;
+  memset(m, 0, size);
   m->head.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) | MACH_MSGH_BITS_COMPLEX;
-  m->head.msgh_size = sizeof(mach_msg_header_t) + sizeof(mach_msg_type_t) + 8;
+  m->head.msgh_size = size;
   m->head.msgh_remote_port = p;
-  m->type = type_desc(30, 32, 1);  // no such type
-  EXPECT_EQ(mach_msg(&m->head, MACH_SEND_MSG, m->head.msgh_size, 0, MACH_PORT_NULL, 0,
-                     MACH_PORT_NULL),
-            MACH_SEND_INVALID_TYPE);
-  // A port right whose size is not a port's.
-  m->type = type_desc(MACH_MSG_TYPE_COPY_SEND, 32, 1);
   *(mach_port_t *)m->data = p;
-  EXPECT_EQ(mach_msg(&m->head, MACH_SEND_MSG, m->head.msgh_size, 0, MACH_PORT_NULL, 0,
-                     MACH_PORT_NULL),
+  // A port right whose size is not a port's (64 bits in the x86-64 ABI).
+  m->type = type_desc(MACH_MSG_TYPE_COPY_SEND, 32, 1);
+  EXPECT_EQ(mach_msg(&m->head, MACH_SEND_MSG, size, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
             MACH_SEND_INVALID_TYPE);
   // More data described than the message holds.
-  m->type = type_desc(MACH_MSG_TYPE_BYTE, 8, 64);
-  EXPECT_EQ(mach_msg(&m->head, MACH_SEND_MSG, m->head.msgh_size, 0, MACH_PORT_NULL, 0,
-                     MACH_PORT_NULL),
+  m->type = type_desc(MACH_MSG_TYPE_BYTE, 8, 9);
+  EXPECT_EQ(mach_msg(&m->head, MACH_SEND_MSG, size, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
             MACH_SEND_MSG_TOO_SMALL);
   EXPECT_EQ(status_of(p).mps_msgcount, 0);
-  // GNU Mach: without MACH_MSGH_BITS_COMPLEX the body is not looked at at all.
-  m->head.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+  // GNU Mach: an unknown msgt_name is not MACH_SEND_INVALID_TYPE. Only port rights are
+  // interpreted; any other name is data, delivered as it was sent.
   m->type = type_desc(30, 32, 1);
-  EXPECT_EQ(mach_msg(&m->head, MACH_SEND_MSG, m->head.msgh_size, 0, MACH_PORT_NULL, 0,
-                     MACH_PORT_NULL),
+  EXPECT_EQ(mach_msg(&m->head, MACH_SEND_MSG, size, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
             MACH_MSG_SUCCESS);
+  ASSERT_EQ(receive(p, 0), MACH_MSG_SUCCESS);
+  EXPECT_EQ(rcv.data.type.msgt_name, 30);
+  EXPECT_EQ(rcv.head.msgh_size, size);
+  // Without MACH_MSGH_BITS_COMPLEX the body is not looked at: a port type is just data.
+  m->head.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+  m->type = type_desc(MACH_MSG_TYPE_COPY_SEND, 32, 1);
+  EXPECT_EQ(mach_msg(&m->head, MACH_SEND_MSG, size, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
+            MACH_MSG_SUCCESS);
+  ASSERT_EQ(receive(p, 0), MACH_MSG_SUCCESS);
+  EXPECT_EQ(rcv.data.type.msgt_name, MACH_MSG_TYPE_COPY_SEND);
+  EXPECT_EQ(*(mach_port_t *)rcv.data.data, p);
+  EXPECT_EQ(urefs(p, MACH_PORT_RIGHT_SEND), 1);
   destroy(p);
+}
+
+/* --- The MIG runtime: a server loop and malloc --- */
+
+/* A demux for requests 4000..4099: the reply carries RetCode KERN_SUCCESS, and request
+   4099 asks for no reply (MIG_NO_REPLY). */
+static int served;
+static boolean_t echo_demux(mach_msg_header_t *request, mach_msg_header_t *reply) {
+  mig_reply_setup(request, reply);
+  if (request->msgh_id < 4000 || request->msgh_id > 4099)
+    return FALSE;
+  served++;
+  ((mig_reply_header_t *)reply)->RetCode = request->msgh_id == 4099 ? MIG_NO_REPLY : KERN_SUCCESS;
+  return TRUE;
+}
+
+static mach_port_t server_port;
+static volatile mach_msg_return_t server_result;
+static volatile int server_done;
+static void server_thread(long arg) {
+  (void)arg;
+  server_result = mach_msg_server_timeout(echo_demux, 0, server_port, MACH_RCV_TIMEOUT, 300);
+  __atomic_store_n(&server_done, 1, __ATOMIC_SEQ_CST);
+  thread_exit();
+}
+
+TEST(mach_msg_server_loop) {
+  server_port = receive_and_send();
+  served = 0;
+  server_done = 0;
+  ASSERT_NE(start_thread(server_thread, 0, NULL, true), MACH_PORT_NULL);
+  mach_port_t reply = receive_right();
+  for (int i = 0; i < 3; i++) {
+    KR_OK(send_header(server_port, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                      4000 + i, 0, 0));
+    ASSERT_EQ(receive(reply, 2000), MACH_MSG_SUCCESS);
+    EXPECT_EQ(rcv.head.msgh_id, 4100 + i);
+    EXPECT_EQ(rcv.reply.RetCode, KERN_SUCCESS);
+  }
+  // An unknown request gets MIG_BAD_ID back; MIG_NO_REPLY gets nothing.
+  KR_OK(send_header(server_port, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                    5000, 0, 0));
+  ASSERT_EQ(receive(reply, 2000), MACH_MSG_SUCCESS);
+  EXPECT_EQ(rcv.reply.RetCode, MIG_BAD_ID);
+  KR_OK(send_header(server_port, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                    4099, 0, 0));
+  EXPECT_EQ(receive(reply, 100), MACH_RCV_TIMED_OUT);
+  // With no more requests the loop ends with the receive's timeout.
+  for (int i = 0; i < 200 && !server_done; i++)
+    msleep(10);
+  EXPECT(server_done);
+  EXPECT_EQ(server_result, MACH_RCV_TIMED_OUT);
+  EXPECT_EQ(served, 4);
+  // Refused requests were destroyed without touching the destination's rights.
+  EXPECT_EQ(urefs(server_port, MACH_PORT_RIGHT_SEND), 1);
+  destroy(server_port);
+  destroy(reply);
+}
+
+TEST(malloc_over_vm_allocate) {
+  static const size_t sizes[] = {1, 16, 17, 100, 4096, 16384, 16385, 200000};
+  char *blocks[8];
+  for (int i = 0; i < 8; i++) {
+    blocks[i] = malloc(sizes[i]);
+    ASSERT(blocks[i] != NULL);
+    EXPECT_EQ((uintptr_t)blocks[i] % 16, 0);
+    memset(blocks[i], i + 1, sizes[i]);
+  }
+  for (int i = 0; i < 8; i++) {
+    EXPECT_EQ(blocks[i][0], i + 1);
+    EXPECT_EQ(blocks[i][sizes[i] - 1], i + 1);
+  }
+  // A freed small block is reused for the same size.
+  char *again = blocks[3];
+  free(blocks[3]);
+  EXPECT(malloc(sizes[3]) == again);
+  char *grown = realloc(blocks[0], 5000);
+  ASSERT(grown != NULL);
+  EXPECT_EQ(grown[0], 1);
+  char *zeroed = calloc(100, 10);
+  ASSERT(zeroed != NULL);
+  EXPECT_EQ(zeroed[999], 0);
+  free(zeroed);
+  free(grown);
+  for (int i = 1; i < 8; i++)
+    free(blocks[i]);
 }
 
 /* --- RPCs to the kernel --- */

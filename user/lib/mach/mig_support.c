@@ -171,9 +171,9 @@ static void destroy_right(mach_port_t name, mach_msg_type_name_t type) {
 
 void mach_msg_destroy(mach_msg_header_t *msg) {
   mach_msg_bits_t bits = msg->msgh_bits;
-  // On receipt the remote port is the reply right and the local one the destination.
+  // On receipt the remote port is the reply right. The local port only names the
+  // destination: receiving consumed the right the message was sent with.
   destroy_right(msg->msgh_remote_port, MACH_MSGH_BITS_REMOTE(bits));
-  destroy_right(msg->msgh_local_port, MACH_MSGH_BITS_LOCAL(bits));
   if (!(bits & MACH_MSGH_BITS_COMPLEX))
     return;
 
@@ -214,14 +214,11 @@ mach_msg_return_t mach_msg_server_timeout(mach_msg_demux_t demux, mach_msg_size_
                                           mach_msg_timeout_t timeout) {
   if (max_size == 0)
     max_size = 2 * (mach_msg_size_t)vm_page_size;
-  // Two buffers that swap roles: the reply just made is sent from one and the next request
-  // arrives in the same one, in a single mach_msg.
-  vm_address_t buffers = 0;
-  kern_return_t kr = vm_allocate(mach_task_self(), &buffers, 2 * (vm_size_t)max_size, TRUE);
-  if (kr != KERN_SUCCESS)
-    return kr;
-  mig_reply_header_t *request = (mig_reply_header_t *)buffers;
-  mig_reply_header_t *reply = (mig_reply_header_t *)(buffers + max_size);
+  // Two buffers on the stack (as glibc's loop has them) that swap roles: the reply just made
+  // is sent from one and the next request arrives in the same one, in a single mach_msg.
+  max_size = (max_size + 7) & ~7u;
+  mig_reply_header_t *request = __builtin_alloca(max_size);
+  mig_reply_header_t *reply = __builtin_alloca(max_size);
 
   mach_msg_return_t mr;
   bool have_reply = false;
@@ -261,7 +258,6 @@ mach_msg_return_t mach_msg_server_timeout(mach_msg_demux_t demux, mach_msg_size_
     request = made;
     have_reply = true;
   }
-  vm_deallocate(mach_task_self(), buffers, 2 * (vm_size_t)max_size);
   return mr;
 }
 
@@ -276,12 +272,9 @@ mach_msg_return_t mach_msg_server_once(mach_msg_demux_t demux, mach_msg_size_t m
                                        mach_msg_timeout_t timeout) {
   if (max_size == 0)
     max_size = 2 * (mach_msg_size_t)vm_page_size;
-  vm_address_t buffers = 0;
-  kern_return_t kr = vm_allocate(mach_task_self(), &buffers, 2 * (vm_size_t)max_size, TRUE);
-  if (kr != KERN_SUCCESS)
-    return kr;
-  mig_reply_header_t *request = (mig_reply_header_t *)buffers;
-  mig_reply_header_t *reply = (mig_reply_header_t *)(buffers + max_size);
+  max_size = (max_size + 7) & ~7u;
+  mig_reply_header_t *request = __builtin_alloca(max_size);
+  mig_reply_header_t *reply = __builtin_alloca(max_size);
 
   mach_msg_return_t mr = mach_msg(&request->Head, MACH_RCV_MSG | option, 0, max_size, rcv_name,
                                   timeout, MACH_PORT_NULL);
@@ -305,6 +298,5 @@ mach_msg_return_t mach_msg_server_once(mach_msg_demux_t demux, mach_msg_size_t m
       }
     }
   }
-  vm_deallocate(mach_task_self(), buffers, 2 * (vm_size_t)max_size);
   return mr;
 }

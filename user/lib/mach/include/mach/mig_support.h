@@ -47,8 +47,9 @@ void mig_reply_setup(const mach_msg_header_t *request, mach_msg_header_t *reply)
 /* A server loop: receives requests on rcv_name (a receive right or a port set), gives each
    to demux, sends the reply demux made (unless the routine returned MIG_NO_REPLY or there is
    no reply port) and destroys requests a routine refused. max_size bounds requests and
-   replies (0: two pages); a larger request is dropped by the kernel and the loop goes on.
-   Returns on the first other error, except a reply that cannot be delivered. */
+   replies (0: two pages); both buffers are on the caller's stack. A larger request is
+   dropped by the kernel and the loop goes on. Returns on the first other error, except a
+   reply that cannot be delivered. */
 typedef boolean_t (*mach_msg_demux_t)(mach_msg_header_t *request, mach_msg_header_t *reply);
 mach_msg_return_t mach_msg_server(mach_msg_demux_t demux, mach_msg_size_t max_size,
                                   mach_port_t rcv_name);
@@ -63,8 +64,9 @@ mach_msg_return_t mach_msg_server_once(mach_msg_demux_t demux, mach_msg_size_t m
                                        mach_port_t rcv_name, mach_msg_option_t option,
                                        mach_msg_timeout_t timeout);
 
-/* Releases what a received message carries: the header's rights (remote, local) and each
-   port right and out-of-line region of its body. */
+/* Releases what a received message carries: the reply right (msgh_remote_port; the local
+   port names the destination and holds no right) and each port right and out-of-line
+   region of its body. */
 void mach_msg_destroy(mach_msg_header_t *msg);
 
 #ifdef __cplusplus
