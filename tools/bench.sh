@@ -93,10 +93,19 @@ fi
 # ---- The table: the median over the runs of each kernel's equivalent line ----
 # row label | Mica name | GNU Mach name | Linux name   ("-": none)
 ROWS="null trap (mach_task_self / getppid)|mach_task_self_trap|mach_task_self_trap|null_syscall
+mach_msg_trap, option 0 (/ getppid)|mach_msg_trap_null|mach_msg_trap_null|null_syscall
 swtch_pri(0), nothing else runnable|swtch_pri_trap_no_other_runnable|swtch_pri_trap_no_other_runnable|-
 swtch, nothing else runnable|swtch_trap_no_other_runnable|-|-
-handoff round trip, 2 threads (*)|thread_switch_handoff_rtt|ipc_null_rpc_rtt_same_task|futex_rtt
-swtch ping-pong round trip, 2 threads|swtch_yield_rtt|-|-"
+mach_reply_port (allocates a receive right)|mach_reply_port_trap|mach_reply_port_trap|-
+MIG call to the kernel (mach_port_type)|mig_rpc_to_kernel_mach_port_type|mig_rpc_to_kernel_mach_port_type|-
+null IPC RPC round trip, same task (*)|ipc_null_rpc_rtt_same_task|ipc_null_rpc_rtt_same_task|futex_rtt
+null IPC RPC round trip, two tasks (*)|ipc_null_rpc_rtt_cross_task|ipc_null_rpc_rtt_cross_task|pipe_rtt
+thread_switch handoff round trip|thread_switch_handoff_rtt|-|-
+swtch ping-pong round trip|swtch_yield_rtt|-|-
+Mica: bare trap (mica_cpu_number)|mica_cpu_number_trap|-|-
+Mica: mach_thread_self trap|mach_thread_self_trap|-|-
+Mica: send+receive, own port, 1 trap|ipc_send_receive_self|-|-
+Mica: destroy a receive right (MIG)|mach_port_destroy_receive_right|-|-"
 table() {
   awk -v rows="$ROWS" '
     { k = $1 " " $2; v[k] = v[k] " " $3 }
@@ -109,16 +118,17 @@ table() {
     function cell(x) { return x == "" ? "-" : sprintf("%.0f", x) }
     function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "-" : sprintf("%.2f", a / b) }
     END {
-      printf "%-38s %8s %9s %8s %13s %10s\n", "benchmark (ns, median)", "Mica", "GNU Mach", "Linux", "Mica/GNU Mach", "Mica/Linux"
+      printf "%-44s %8s %9s %8s %13s %10s\n", "benchmark (ns, median)", "Mica", "GNU Mach", "Linux", "Mica/GNU Mach", "Mica/Linux"
       n = split(rows, r, "\n")
       for (i = 1; i <= n; i++) {
         split(r[i], f, "|")
         m = med("mica " f[2]); g = med("gnumach " f[3]); l = med("linux " f[4])
-        printf "%-38s %8s %9s %8s %13s %10s\n", f[1], cell(m), cell(g), cell(l), ratio(m, g), ratio(m, l)
+        printf "%-44s %8s %9s %8s %13s %10s\n", f[1], cell(m), cell(g), cell(l), ratio(m, g), ratio(m, l)
       }
     }' "$RAW"
-  echo "(*) GNU Mach: a null IPC RPC between two threads of a task (two handoffs plus message"
-  echo "    work); Linux: a futex wake/wait round trip between two threads on one CPU."
+  echo "(*) Header-only request, reply on the send-once right. Linux: a futex wake/wait round"
+  echo "    trip between two threads, and a pipe round trip between two processes, on one CPU."
+  echo "    Mica has no two-task figure yet: the second task needs task_create with memory (VM)."
   local gm=
   [ -z "$gm_mhz" ] || gm=", GNU Mach calibrates $gm_mhz MHz against host_get_time"
   echo "Runs: $runs per kernel, QEMU TCG, -smp 1. TSC: $tsc_mhz MHz given to Mica" \

@@ -98,30 +98,37 @@ mach_msg_return_t kmsg_copyin_header(IpcSpace* s, KMsg* k) {
   unsigned rt = right_transit_type(rd);
   unsigned lt = right_transit_type(ld);
   if (!rt || rd == MACH_MSG_TYPE_MOVE_RECEIVE) return MACH_SEND_INVALID_HEADER;
-  if (reply_name != MACH_PORT_NULL && (!lt || ld == MACH_MSG_TYPE_MOVE_RECEIVE))
+  // GNU Mach: a reply disposition must be a send right even with no reply name, and a
+  // reply name needs a disposition.
+  if (ld != 0 ? (!lt || ld == MACH_MSG_TYPE_MOVE_RECEIVE) : reply_name != MACH_PORT_NULL)
     return MACH_SEND_INVALID_HEADER;
   if (dest_name == MACH_PORT_NULL || dest_name == MACH_PORT_DEAD) return MACH_SEND_INVALID_DEST;
   if (right_copyin_check(s, dest_name, rd) != KERN_SUCCESS) return MACH_SEND_INVALID_DEST;
+  // A dead destination is refused before anything is taken (GNU Mach copies the
+  // destination in with deadok false): the dead name keeps its user references.
+  if (right_lookup(s, dest_name)->type & MACH_PORT_TYPE_DEAD_NAME) return MACH_SEND_INVALID_DEST;
   if (reply_name != MACH_PORT_NULL && reply_name != MACH_PORT_DEAD) {
     if (right_copyin_check(s, reply_name, ld) != KERN_SUCCESS) return MACH_SEND_INVALID_REPLY;
-    // The same name twice: both rights must be there.
+    // The same name twice: both rights must be there. GNU Mach blames the destination.
     if (reply_name == dest_name) {
       IpcEntry* e = right_lookup(s, dest_name);
       bool moves_once = rd == MACH_MSG_TYPE_MOVE_SEND_ONCE || ld == MACH_MSG_TYPE_MOVE_SEND_ONCE;
       bool two_moves = rd == MACH_MSG_TYPE_MOVE_SEND && ld == MACH_MSG_TYPE_MOVE_SEND;
-      if (moves_once || (two_moves && e->urefs < 2)) return MACH_SEND_INVALID_REPLY;
+      if (moves_once || (two_moves && e->urefs < 2)) return MACH_SEND_INVALID_DEST;
     }
   }
   Port* dest = nullptr;
   Port* reply = nullptr;
   right_copyin(s, dest_name, rd, &dest);
-  if (dest == kDeadPort) {
-    // Sending to a dead name: the right was consumed as for a live port.
-    h->remote = 0;
-    return MACH_SEND_INVALID_DEST;
-  }
   if (reply_name == MACH_PORT_DEAD) {
     reply = kDeadPort;
+  } else if (reply_name == dest_name && rd == MACH_MSG_TYPE_MOVE_SEND &&
+             ld == MACH_MSG_TYPE_COPY_SEND) {
+    // The move may have taken the entry's last uref: the reply is a copy of the moved
+    // right, as GNU Mach makes it.
+    port_reference(dest);
+    port_copy_send(dest);
+    reply = dest;
   } else if (reply_name != MACH_PORT_NULL) {
     right_copyin(s, reply_name, ld, &reply);
   }

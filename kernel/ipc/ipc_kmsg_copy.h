@@ -8,8 +8,8 @@
 class IpcSpace;
 
 // Header: destination and reply names to Port pointers, dispositions to transit types.
-// On error nothing has changed in the space (but for a dead destination name, whose right
-// is consumed as Mach does).
+// On error nothing has changed in the space (a dead destination name keeps its urefs, as
+// on GNU Mach).
 mach_msg_return_t kmsg_copyin_header(IpcSpace* s, KMsg* k);
 // Body: port items to Port pointers. On error the message's rights (header's too) are
 // released and the caller frees the buffer.

@@ -56,11 +56,9 @@ KMsg* ipc_kobject_server(KMsg* request) {
 
 // Conversions for objects Mica does not serve as ports yet: the processor and processor-set
 // calls (one default set, to come with mach_host.defs' processor_set calls) and the VM calls
-// on a task's map (with the VM system). A null object makes the MIG server answer with the
+// on memory objects (with external pagers). A null object makes the MIG server answer with the
 // routine's error, or MIG's default MIG_EOPNOTSUPP.
 extern "C" {
-void* convert_port_to_map(Port*) { return nullptr; }
-void vm_map_deallocate(void*) {}
 void* vm_object_lookup(Port*) { return nullptr; }
 void* convert_port_to_processor(Port*) { return nullptr; }
 void* convert_port_to_pset(Port*) { return nullptr; }

@@ -1,6 +1,8 @@
 // Port lifetime, right counting and message queues. IPC lock held throughout.
 #include "ipc/ipc_port.h"
 
+#include "ipc/ipc_mqueue.h"
+#include "ipc/ipc_right.h"
 #include "kern/sched.h"
 #include "kern/zalloc.h"
 #include "lib/new.h"
@@ -75,10 +77,31 @@ void port_release_receive(Port* p) {
 
 KMsg* port_peek(Port* p) { return p->messages.front(); }
 
+void ipc_deliver(KMsg* k) {
+  Port* dest = reinterpret_cast<Port*>(k->header()->remote);
+  // Kernel objects take requests only through mach_msg; a notification or reply aimed at
+  // one is dropped.
+  if (!port_valid(dest) || !dest->active || dest->kotype != KObjectType::kNone) {
+    kmsg_destroy(k);
+    return;
+  }
+  port_enqueue(dest, k);
+}
+
 void port_enqueue(Port* p, KMsg* k) {
   p->messages.push_back(k);
   thread_wakeup_one(p);
   if (p->pset) thread_wakeup_one(p->pset);
+}
+
+void port_clear_receiver(Port* p) {
+  if (p->pset) pset_remove(p);
+  // Threads receiving on the old name wake to find it gone.
+  thread_wakeup(p);
+  p->mscount = 0;
+  p->seqno = 0;
+  p->receiver = nullptr;
+  p->receiver_name = MACH_PORT_NULL;
 }
 
 void port_destroy(Port* p) {
@@ -86,9 +109,7 @@ void port_destroy(Port* p) {
   if (Port* pd = p->pdrequest) {
     // The receive right goes to the port-destroyed notification instead.
     p->pdrequest = nullptr;
-    if (p->pset) pset_remove(p);
-    p->receiver = nullptr;
-    p->receiver_name = MACH_PORT_NULL;
+    port_clear_receiver(p);
     port_reference(p);  // the reference the message holds
     notify_port_destroyed(pd, p);
     return;

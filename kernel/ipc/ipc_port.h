@@ -107,6 +107,11 @@ void port_release(Port* p);
 // notification instead and the port lives on.
 void port_destroy(Port* p);
 
+// Takes the receive right out of its space, as Mach's ipc_port_clear_receiver: the port
+// leaves its set, threads receiving on it are woken (to find the name gone), and the
+// make-send count and sequence number start over for the next receiver.
+void port_clear_receiver(Port* p);
+
 // Right counting. make_send: a new send right from the receive right (mscount++).
 void port_make_send(Port* p);
 void port_copy_send(Port* p);

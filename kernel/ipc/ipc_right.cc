@@ -12,9 +12,10 @@ Port* entry_port(IpcEntry* e) { return static_cast<Port*>(e->object); }
 }  // namespace
 
 DeadNameRequest* right_find_request(IpcSpace* s, IpcEntry* e) {
-  if (!e->request || !(e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_SEND_ONCE |
-                                  MACH_PORT_TYPE_RECEIVE)))
-    return nullptr;
+  // Not by e->type: callers that give up an entry's last right clear its type bits before
+  // right_entry_free, and the request must still be found then. Only port entries have a
+  // request and an object; dead names and port sets have no request.
+  if (!e->request || !e->object) return nullptr;
   Port* p = entry_port(e);
   for (DeadNameRequest* r : p->dnrequests)
     if (r->space == s && r->name == e->name) return r;
@@ -135,9 +136,7 @@ kern_return_t right_copyin(IpcSpace* s, mach_port_name_t name, unsigned disp, Po
       right_entry_free(s, e);  // its reference and sorights count travel on
       break;
     case MACH_MSG_TYPE_MOVE_RECEIVE:
-      if (p->pset) pset_remove(p);
-      p->receiver = nullptr;
-      p->receiver_name = MACH_PORT_NULL;
+      port_clear_receiver(p);
       e->type &= ~MACH_PORT_TYPE_RECEIVE;
       if (!(e->type & MACH_PORT_TYPE_SEND)) right_entry_free(s, e);
       break;
@@ -153,9 +152,10 @@ kern_return_t right_copyout(IpcSpace* s, Port* p, unsigned transit, mach_port_na
     *name = MACH_PORT_DEAD;
     return KERN_SUCCESS;
   }
-  if (transit == MACH_MSG_TYPE_PORT_SEND && !p->active) {
-    // Sent to a port that died in transit: the receiver gets a dead name.
-    port_release_send(p);
+  if (transit != MACH_MSG_TYPE_PORT_RECEIVE && !p->active) {
+    // A send or send-once right to a port that died in transit: the receiver gets
+    // MACH_PORT_DEAD, as from GNU Mach's ipc_kmsg_copyout_object.
+    right_release_transit(p, transit);
     *name = MACH_PORT_DEAD;
     return KERN_SUCCESS;
   }

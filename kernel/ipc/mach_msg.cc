@@ -110,9 +110,11 @@ mach_msg_return_t receive(IpcSpace* s, uint64_t user_msg, mach_msg_option_t opti
       ipc_lock.unlock();
       return MACH_RCV_INTERRUPTED;
     }
-    // The name may have been destroyed or moved while we slept.
+    // The name may have been destroyed or moved while we slept. A receive right moved
+    // out of a SEND|RECEIVE entry leaves the entry, and its object, behind.
     e = right_lookup(s, rcv_name);
-    if (!e || e->object != object) {
+    if (!e || e->object != object ||
+        !(e->type & (MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_PORT_SET))) {
       ipc_lock.unlock();
       return MACH_RCV_PORT_DIED;
     }
@@ -147,17 +149,6 @@ mach_msg_return_t receive(IpcSpace* s, uint64_t user_msg, mach_msg_option_t opti
 }
 
 }  // namespace
-
-void ipc_deliver(KMsg* k) {
-  Port* dest = reinterpret_cast<Port*>(k->header()->remote);
-  // Kernel objects take requests only through mach_msg; a notification or reply aimed at
-  // one is dropped.
-  if (!port_valid(dest) || !dest->active || dest->kotype != KObjectType::kNone) {
-    kmsg_destroy(k);
-    return;
-  }
-  port_enqueue(dest, k);
-}
 
 mach_msg_return_t mach_msg(uint64_t msg, mach_msg_option_t option, mach_msg_size_t send_size,
                            mach_msg_size_t rcv_size, mach_port_name_t rcv_name,

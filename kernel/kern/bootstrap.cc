@@ -13,6 +13,9 @@
 #include "kern/task.h"
 #include "lib/string.h"
 #include "machine/pmap.h"
+#include "vm/vm_map.h"
+#include "vm/vm_user.h"
+#include "vm/vm_usercopy.h"
 
 namespace {
 
@@ -87,6 +90,9 @@ const char* base_name(const char* path) {
   return b;
 }
 
+// Maps each PT_LOAD segment as anonymous memory, copies the file's bytes in (the rest is
+// zero fill), then lowers the protection to the segment's. Text and data of a static program
+// share no page in practice; if two segments do, the page gets the union of their rights.
 bool load_elf(Task* task, const uint8_t* image, size_t size, uint64_t* entry) {
   if (size < sizeof(Elf64Header)) return false;
   auto* eh = reinterpret_cast<const Elf64Header*>(image);
@@ -97,27 +103,21 @@ bool load_elf(Task* task, const uint8_t* image, size_t size, uint64_t* entry) {
   for (unsigned i = 0; i < eh->phnum; ++i) {
     const Elf64Phdr& p = ph[i];
     if (p.type != 1 || p.memsz == 0) continue;  // PT_LOAD only
-    if (p.offset + p.filesz > size || p.filesz > p.memsz || p.vaddr >= kUserEnd ||
-        p.memsz > kUserEnd - p.vaddr)
+    if (p.offset + p.filesz > size || p.filesz > p.memsz || p.vaddr < kUserMin ||
+        p.vaddr >= kUserEnd || p.memsz > kUserEnd - p.vaddr)
       return false;
-    unsigned prot = kProtRead;
-    if (p.flags & 2) prot |= kProtWrite;
-    if (p.flags & 1) prot |= kProtExecute;
-    for (uint64_t va = trunc_page(p.vaddr); va < p.vaddr + p.memsz; va += kPageSize) {
-      paddr_t pa;
-      void* kva;
-      if (pmap_extract(task->pmap, va, &pa)) {
-        // Shared with the previous segment: widen the rights.
-        kva = arch_phys_to_virt(pa);
-        if (!pmap_enter(task->pmap, va, pa, prot | kProtWrite | kProtExecute)) return false;
-      } else if (!task_map_new_page(task, va, prot, &kva)) {
-        return false;
-      }
-      // Copy the part of the file that falls in this page.
-      uint64_t lo = va > p.vaddr ? va : p.vaddr;
-      uint64_t hi = va + kPageSize < p.vaddr + p.filesz ? va + kPageSize : p.vaddr + p.filesz;
-      if (hi > lo) memcpy(static_cast<char*>(kva) + (lo - va), image + p.offset + (lo - p.vaddr), hi - lo);
+    uint64_t start = trunc_page(p.vaddr), end = round_page(p.vaddr + p.memsz);
+    // Pages already mapped by an earlier segment are left as they are.
+    for (uint64_t va = start; va < end; va += kPageSize) {
+      vaddr_t at = va;
+      kern_return_t kr = vm_allocate(task->map, &at, kPageSize, false);
+      if (kr != KERN_SUCCESS && kr != KERN_NO_SPACE) return false;
     }
+    if (!map_copyout(task->map, image + p.offset, p.vaddr, p.filesz)) return false;
+    vm_prot_t prot = VM_PROT_READ;
+    if (p.flags & 2) prot |= VM_PROT_WRITE;
+    if (p.flags & 1) prot |= VM_PROT_EXECUTE;
+    if (vm_protect(task->map, start, end - start, false, prot) != KERN_SUCCESS) return false;
   }
   *entry = eh->entry;
   return true;
@@ -125,9 +125,9 @@ bool load_elf(Task* task, const uint8_t* image, size_t size, uint64_t* entry) {
 
 // Builds the initial stack: argc, argv[], NULL, envp (empty), NULL, then the strings.
 bool build_stack(Task* task, const Args& a, uint64_t* rsp) {
-  for (uint64_t i = 1; i <= kStackPages; ++i)
-    if (!task_map_new_page(task, kStackTop - i * kPageSize, kProtRead | kProtWrite, nullptr))
-      return false;
+  vaddr_t stack = kStackTop - kStackPages * kPageSize;
+  if (vm_allocate(task->map, &stack, kStackPages * kPageSize, false) != KERN_SUCCESS)
+    return false;
   uint64_t strings = kStackTop;
   uint64_t ptrs[Args::kMax];
   for (unsigned i = 0; i < a.argc; ++i) {
@@ -153,18 +153,7 @@ bool build_stack(Task* task, const Args& a, uint64_t* rsp) {
 }  // namespace
 
 bool task_copyout(Task* task, const void* src, uint64_t dst, size_t len) {
-  auto* s = static_cast<const char*>(src);
-  while (len) {
-    paddr_t pa;
-    if (dst >= kUserEnd || !pmap_extract(task->pmap, dst, &pa)) return false;
-    size_t chunk = kPageSize - (dst & (kPageSize - 1));
-    if (chunk > len) chunk = len;
-    memcpy(arch_phys_to_virt(pa), s, chunk);
-    s += chunk;
-    dst += chunk;
-    len -= chunk;
-  }
-  return true;
+  return map_copyout(task->map, src, dst, len);
 }
 
 unsigned bootstrap_start_modules(const BootInfo& info) {
@@ -202,7 +191,7 @@ unsigned bootstrap_start_modules(const BootInfo& info) {
       task_terminate_internal(task);
       continue;
     }
-    klog("task %s: %lu pages, entry %lx%s", name, task->pages.size(), entry,
+    klog("task %s: %lu KiB mapped, entry %lx%s", name, task->map->size >> 10, entry,
          a.resume ? "" : " (not resumed)");
     if (a.resume) thread_start(t);
     ++started;

@@ -14,6 +14,7 @@
 #include "kern/sched.h"
 #include "kern/task.h"
 #include "vm/vm_page.h"
+#include "vm/vm_resident.h"
 
 namespace {
 
@@ -42,6 +43,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t info_pa) {
   multiboot_parse(magic, info_pa, boot_info);
   pmap_bootstrap(boot_info.max_phys);
   vm_page_bootstrap(boot_info.ram, boot_info.ram_count);
+  vm_resident_bootstrap();
   apic_calibrate();
   VmPageStats ps = vm_page_stats();
   klog("Mica: a Mach microkernel (x86-64); command line \"%s\"", boot_info.cmdline);

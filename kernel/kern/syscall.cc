@@ -12,28 +12,11 @@
 #include "kern/task.h"
 #include "lib/string.h"
 #include "machine/pmap.h"
+#include "vm/vm_usercopy.h"
 #include "mica/traps.h"
 
 namespace {
 
-
-// Visits each page of [va, va+len) of the current task; false if one is not mapped.
-template <class F>
-bool for_user_pages(uint64_t va, size_t len, F&& f) {
-  if (va >= kUserEnd || len > kUserEnd - va) return false;
-  Task* task = current_thread()->task;
-  if (!task->pmap) return false;
-  while (len) {
-    paddr_t pa;
-    if (!pmap_extract(task->pmap, va, &pa)) return false;
-    size_t chunk = kPageSize - (va & (kPageSize - 1));
-    if (chunk > len) chunk = len;
-    f(static_cast<char*>(arch_phys_to_virt(pa)), chunk);
-    va += chunk;
-    len -= chunk;
-  }
-  return true;
-}
 
 int64_t trap_mach_print(uint64_t str) {
   char buf[512];
@@ -90,21 +73,11 @@ int64_t trap_task_terminate(mach_port_name_t name) {
 }  // namespace
 
 bool copyin(uint64_t src, void* dst, size_t len) {
-  auto* d = static_cast<char*>(dst);
-  if (!for_user_pages(src, len, [](char*, size_t) {})) return false;
-  return for_user_pages(src, len, [&](char* p, size_t n) {
-    memcpy(d, p, n);
-    d += n;
-  });
+  return map_copyin(current_thread()->task->map, src, dst, len);
 }
 
 bool copyout(const void* src, uint64_t dst, size_t len) {
-  auto* s = static_cast<const char*>(src);
-  if (!for_user_pages(dst, len, [](char*, size_t) {})) return false;
-  return for_user_pages(dst, len, [&](char* p, size_t n) {
-    memcpy(p, s, n);
-    s += n;
-  });
+  return map_copyout(current_thread()->task->map, src, dst, len);
 }
 
 bool copyin_string(uint64_t src, char* dst, size_t max) {

@@ -8,6 +8,7 @@
 #include "lib/new.h"
 #include "lib/string.h"
 #include "machine/pmap.h"
+#include "vm/vm_map.h"
 
 namespace {
 
@@ -38,8 +39,7 @@ void task_reference(Task* task) { __atomic_fetch_add(&task->refs, 1, __ATOMIC_RE
 
 void task_release(Task* task) {
   if (__atomic_sub_fetch(&task->refs, 1, __ATOMIC_ACQ_REL)) return;
-  while (VmPage* p = task->pages.pop_front()) vm_page_release(p);
-  if (task->pmap) pmap_destroy(task->pmap);
+  if (task->map) vm_map_deallocate(task->map);
   task->~Task();
   task_zone.free(task);
 }
@@ -52,12 +52,13 @@ Task* kernel_task() {
   return &kernel_task_store;
 }
 
-Task* task_create(const char* name) {
+Task* task_create(const char* name, VmMap* parent) {
   void* mem = task_zone.alloc();
   if (!mem) return nullptr;
   auto* task = new (mem) Task;
-  task->pmap = pmap_create();
-  if (!task->pmap) {
+  task->map = parent ? vm_map_fork(parent) : vm_map_create(kUserMin, kUserEnd);
+  if (task->map) task->pmap = task->map->pmap;
+  if (!task->map) {
     task_zone.free(task);
     return nullptr;
   }
@@ -65,7 +66,7 @@ Task* task_create(const char* name) {
   if (n >= sizeof task->name) n = sizeof task->name - 1;
   memcpy(task->name, name, n);
   if (!ipc_task_init(task)) {
-    pmap_destroy(task->pmap);
+    vm_map_deallocate(task->map);
     task->~Task();
     task_zone.free(task);
     return nullptr;
@@ -106,22 +107,6 @@ void task_thread_gone(Task* task, Thread* t) {
     task->active = !last && task->active;
   }
   if (last) task_free(task);
-}
-
-bool task_map_new_page(Task* task, uint64_t va, unsigned prot, void** kva) {
-  VmPage* p = vm_page_grab();
-  if (!p) return false;
-  memset(vm_page_to_virt(p), 0, kPageSize);
-  if (!pmap_enter(task->pmap, va, vm_page_to_phys(p), prot)) {
-    vm_page_release(p);
-    return false;
-  }
-  {
-    IrqSpinGuard g(task->lock);
-    task->pages.push_back(p);
-  }
-  if (kva) *kva = vm_page_to_virt(p);
-  return true;
 }
 
 uint64_t task_count() {

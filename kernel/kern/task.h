@@ -10,16 +10,15 @@
 
 struct Pmap;
 struct Port;
+struct VmMap;
 
 struct Task {
   uint64_t id = 0;
   char name[32] = {};
-  Pmap* pmap = nullptr;  // nullptr for the kernel task
+  VmMap* map = nullptr;  // the address space; nullptr for the kernel task
+  Pmap* pmap = nullptr;  // map->pmap, for the context switch
   SpinLock lock;         // guards threads, pages, active
   IntrusiveList<Thread, &Thread::task_link> threads;
-  // Pages given to the task by the boot loader path (ELF segments, stack), until the VM
-  // system's maps own user memory.
-  IntrusiveList<VmPage, &VmPage::link> pages;
   bool active = true;
   QueueLink all_link;
   int suspend_count = 0;
@@ -41,15 +40,14 @@ void task_release(Task* task);
 IpcSpace* task_space(Task* task);
 
 Task* kernel_task();
-// Creates an empty user task with its own pmap. nullptr on shortage.
-Task* task_create(const char* name);
+// Creates a user task with an empty address map, or with a copy of `parent`'s map made by
+// its inheritance attributes (task_create's inherit_memory). nullptr on shortage.
+Task* task_create(const char* name, VmMap* parent = nullptr);
 // Terminates every thread of `task` and, once the last has gone, frees it. Safe to call on
 // the calling thread's own task (does not return then).
 void task_terminate_internal(Task* task);
 // Called when a thread leaves its task; frees the task after its last thread.
 void task_thread_gone(Task* task, Thread* t);
-// Allocates a zeroed page, maps it at `va` in the task with `prot`. false on shortage.
-bool task_map_new_page(Task* task, uint64_t va, unsigned prot, void** kva);
 uint64_t task_count();
 // The number of user tasks still alive; when it reaches zero, `on_empty` runs.
 void task_set_all_exited_hook(void (*hook)());

@@ -10,6 +10,8 @@
 #include "kern/sched.h"
 #include "kern/task.h"
 #include "lib/string.h"
+#include "machine/pmap.h"
+#include "vm/vm_map.h"
 #include "vm/vm_page.h"
 
 void thread_check_suspend() {
@@ -182,9 +184,8 @@ kern_return_t task_info(Task* task, int flavor, integer_t* out, mach_msg_type_nu
   task_basic_info_data_t b{};
   b.suspend_count = task->suspend_count;
   b.base_priority = kBasePriUser;
-  IrqSpinGuard g(task->lock);
-  b.resident_size = task->pages.size() * kPageSize;
-  b.virtual_size = b.resident_size;
+  b.virtual_size = task->map->size;
+  b.resident_size = pmap_stats(task->pmap).mapped_pages * kPageSize;
   memcpy(out, &b, sizeof b);
   *count = TASK_BASIC_INFO_COUNT;
   return KERN_SUCCESS;
@@ -194,10 +195,9 @@ kern_return_t task_info(Task* task, int flavor, integer_t* out, mach_msg_type_nu
 
 extern "C" kern_return_t task_create(Task* parent, boolean_t inherit_memory, Task** child) {
   if (!parent) return KERN_INVALID_ARGUMENT;
-  // Inheriting the parent's memory is a copy of its address map: it comes with the VM
-  // system's maps. Until then only empty tasks are made.
-  if (inherit_memory) return KERN_FAILURE;
-  Task* task = task_create(parent->name);
+  // With inherit_memory the child's map is built from the parent's by its inheritance
+  // attributes (share, copy-on-write copy, none).
+  Task* task = task_create(parent->name, inherit_memory ? parent->map : nullptr);
   if (!task) return KERN_RESOURCE_SHORTAGE;
   task_reference(task);  // for convert_task_to_port, which MIG calls on it
   *child = task;

@@ -44,3 +44,5 @@ void pmap_activate(Pmap* pmap);
 
 // Highest user address + 1.
 inline constexpr vaddr_t kUserEnd = 0x0000800000000000;
+// Lowest user address: page 0 stays unmapped, so that null pointers fault.
+inline constexpr vaddr_t kUserMin = 0x1000;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include <mach/kern_return.h>
+#include <mach/machine/vm_types.h>
 #include <mach/vm_inherit.h>
 #include <mach/vm_prot.h>
 
@@ -149,8 +150,10 @@ void vm_map_clip_start_locked(VmMap* map, VmMapEntry* entry, vaddr_t addr,
                               VmEntryReserve& reserve);
 void vm_map_clip_end_locked(VmMap* map, VmMapEntry* entry, vaddr_t addr,
                             VmEntryReserve& reserve);
-// Merges `entry` with its neighbours where they continue each other exactly.
+// Merges `entry` with its neighbours where they continue each other exactly; `entry` may be
+// freed. The _range form does it for every entry touching [start, end].
 void vm_map_simplify_locked(VmMap* map, VmMapEntry* entry);
+void vm_map_simplify_range_locked(VmMap* map, vaddr_t start, vaddr_t end);
 // Removes [start, end) (clipping with `reserve`: needs 2 entries).
 void vm_map_delete_locked(VmMap* map, vaddr_t start, vaddr_t end, VmEntryReserve& reserve);
 // The number of entries overlapping [start, end).
@@ -192,5 +195,6 @@ kern_return_t vm_map_copy_overwrite(VmMap* dst, vaddr_t addr, VmMapCopy* copy);
 // Frees a copy that will not be used, with its references. nullptr is ignored.
 void vm_map_copy_discard(VmMapCopy* copy);
 
-// Host tests: frees the zones of maps, entries, copies and objects (none may be in use).
+// Host tests: frees the zones of maps, entries and copies (none may be in use).
 void vm_map_zones_destroy();
+void vm_map_copy_zone_destroy();

@@ -4,6 +4,7 @@
 #include "arch/x86_64/apic.h"
 #include "arch/x86_64/asm.h"
 #include "arch/x86_64/io.h"
+#include "arch/x86_64/pmap_x86.h"
 #include "machine/cpu.h"
 
 CpuLocal cpu_locals[kMaxCpus];
@@ -27,7 +28,13 @@ bool arch_irq_enabled() {
   return flags & 0x200;
 }
 
-void arch_cpu_relax() { asm volatile("pause"); }
+// Every spin-wait answers TLB shootdowns addressed to this CPU: a CPU spinning with interrupts
+// off (on a spinlock, or for a thread to leave another CPU) could otherwise hold up a
+// shootdown whose initiator holds the very lock it waits for.
+void arch_cpu_relax() {
+  asm volatile("pause");
+  tlb_shootdown_interrupt();
+}
 
 unsigned arch_cpu_id() {
   CpuLocal* c;

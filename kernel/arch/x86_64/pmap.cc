@@ -95,8 +95,10 @@ void flush_local(const Shootdown& s) {
 }
 
 void shootdown_poll() {
+  uint32_t pending = __atomic_load_n(&shootdown_pending, __ATOMIC_ACQUIRE);
+  if (!pending) return;
   unsigned me = arch_cpu_id();
-  if (__atomic_load_n(&shootdown_pending, __ATOMIC_ACQUIRE) & (1u << me)) {
+  if (pending & (1u << me)) {
     flush_local(shootdown_req);
     __atomic_fetch_and(&shootdown_pending, ~(1u << me), __ATOMIC_RELEASE);
   }
@@ -105,10 +107,7 @@ void shootdown_poll() {
 void shootdown(Pmap* pmap, vaddr_t start, vaddr_t end, bool unload) {
   IrqState s = arch_irq_disable();
   // While waiting for the lock, answer the holder's request to us: it waits for our answer.
-  while (!shootdown_lock.try_lock()) {
-    shootdown_poll();
-    arch_cpu_relax();
-  }
+  while (!shootdown_lock.try_lock()) arch_cpu_relax();  // answers requests to us meanwhile
   Shootdown req{pmap, start, end, unload};
   unsigned me = arch_cpu_id();
   uint32_t targets = __atomic_load_n(&pmap->cpus, __ATOMIC_ACQUIRE) & ~(1u << me);
@@ -122,7 +121,7 @@ void shootdown(Pmap* pmap, vaddr_t start, vaddr_t end, bool unload) {
     __atomic_store_n(&shootdown_pending, targets, __ATOMIC_RELEASE);
     for (unsigned i = 0; i < kMaxCpus; ++i)
       if (targets & (1u << i)) apic_send_ipi(cpu_locals[i].apic_id, kVectorTlb);
-    while (__atomic_load_n(&shootdown_pending, __ATOMIC_ACQUIRE)) arch_cpu_relax();
+    while (__atomic_load_n(&shootdown_pending, __ATOMIC_ACQUIRE) & targets) asm volatile("pause");
   }
   flush_local(req);
   shootdown_lock.unlock();

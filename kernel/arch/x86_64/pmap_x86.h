@@ -15,4 +15,5 @@ struct Pmap {
 void pmap_bootstrap(paddr_t max_phys);
 // Removes the low identity map once the application processors have started.
 void pmap_drop_identity_map();
+// Acts on a pending shootdown request for this CPU, if any (IPI handler and spin loops).
 void tlb_shootdown_interrupt();

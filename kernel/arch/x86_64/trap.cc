@@ -10,6 +10,7 @@
 #include "kern/sched.h"
 #include "kern/task.h"
 #include "lib/format.h"
+#include "vm/vm_fault.h"
 #include "machine/backtrace.h"
 #include "arch/x86_64/trap.h"
 
@@ -55,6 +56,15 @@ void user_fault(TrapFrame* f) {
   user_task_fatal(t, reason, f);
 }
 
+// A user page fault is the VM system's business (seed 002, 5.5): resolved, the thread goes on.
+bool user_page_fault(TrapFrame* f) {
+  Task* task = current_thread()->task;
+  if (!task->map) return false;
+  vm_prot_t type = (f->error & 2) ? VM_PROT_WRITE : VM_PROT_READ;
+  if (f->error & 16) type |= VM_PROT_EXECUTE;
+  return vm_fault(task->map, trunc_page(read_cr2()), type) == KERN_SUCCESS;
+}
+
 }  // namespace
 
 void user_task_fatal(Thread* t, const char* reason, const TrapFrame* f) {
@@ -68,6 +78,10 @@ extern "C" void trap_dispatch(TrapFrame* f) {
   if (v < 32) {
     if (!f->from_user() || v == 8 || v == 18) kernel_fault(f);
     arch_irq_restore(0x200);
+    if (v == 14 && user_page_fault(f)) {
+      arch_irq_disable();
+      return;
+    }
     user_fault(f);
   } else if (v == kVectorTimer) {
     apic_eoi();

@@ -1,0 +1,35 @@
+// thread_wakeup and thread_wakeup_one on the host: no threads wait, so they only record the
+// event (see sched_stub.h). Single-threaded tests only; the record is not locked.
+#include "arch/sched_stub.h"
+
+#include <vector>
+
+#include "kern/sched.h"
+
+namespace {
+
+std::vector<HostWakeup>& wakeups() {
+  static std::vector<HostWakeup> v;
+  return v;
+}
+
+}  // namespace
+
+void thread_wakeup(const void* event) { wakeups().push_back({event, true}); }
+
+bool thread_wakeup_one(const void* event) {
+  wakeups().push_back({event, false});
+  return false;  // nobody was waiting
+}
+
+void host_wakeups_clear() { wakeups().clear(); }
+
+size_t host_wakeup_count() { return wakeups().size(); }
+
+const HostWakeup& host_wakeup(size_t i) { return wakeups()[i]; }
+
+bool host_woken(const void* event) {
+  for (const HostWakeup& w : wakeups())
+    if (w.event == event) return true;
+  return false;
+}
