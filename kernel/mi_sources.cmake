@@ -11,6 +11,7 @@ set(MICA_MI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/vm/vm_user.cc
   ${CMAKE_CURRENT_LIST_DIR}/kern/zalloc.cc
   ${CMAKE_CURRENT_LIST_DIR}/ipc/ipc_space.cc
+  ${CMAKE_CURRENT_LIST_DIR}/vm/vm_usercopy.cc
   ${CMAKE_CURRENT_LIST_DIR}/ipc/ipc_port.cc
   ${CMAKE_CURRENT_LIST_DIR}/ipc/ipc_right.cc
   ${CMAKE_CURRENT_LIST_DIR}/ipc/ipc_kmsg.cc

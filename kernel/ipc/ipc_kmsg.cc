@@ -7,6 +7,9 @@
 #include "kern/zalloc.h"
 #include "lib/new.h"
 #include "lib/string.h"
+#include "vm/vm_map.h"
+#include "vm/vm_user.h"
+#include "vm/vm_usercopy.h"
 #include "vm/vm_page.h"
 
 namespace {
@@ -22,7 +25,8 @@ bool is_port_type(unsigned name) {
   return name >= MACH_MSG_TYPE_MOVE_RECEIVE && name <= MACH_MSG_TYPE_MAKE_SEND_ONCE;
 }
 
-// Releases the rights in the header and in the first `limit` bytes of the body.
+// Releases the rights in the header and in the first `limit` bytes of the body, and the
+// out-of-line memory there.
 void release_rights(KMsg* k, uint8_t* limit) {
   KMsgHeader* h = k->header();
   right_release_transit(reinterpret_cast<Port*>(h->remote), MACH_MSGH_BITS_REMOTE(h->bits));
@@ -31,20 +35,91 @@ void release_rights(KMsg* k, uint8_t* limit) {
   if (!(h->bits & MACH_MSGH_BITS_COMPLEX)) return;
   uint8_t* body = reinterpret_cast<uint8_t*>(h + 1);
   kmsg_for_each_item(body, limit, [&](KMsgType& t, uint8_t* data) {
+    auto* slots = reinterpret_cast<uint64_t*>(data);
     if (is_port_type(t.name()) && t.is_inline()) {
-      auto* slots = reinterpret_cast<uint64_t*>(data);
       for (uint32_t i = 0; i < t.number; ++i) {
         right_release_transit(reinterpret_cast<Port*>(slots[i]), t.name());
         slots[i] = 0;
       }
+    } else if (!t.is_inline() && is_port_type(t.name())) {
+      if (auto* a = reinterpret_cast<OolPorts*>(slots[0])) {
+        for (uint32_t i = 0; i < a->count; ++i) right_release_transit(a->ports[i], t.name());
+        ool_ports_free(a);
+      }
+      slots[0] = 0;
+    } else if (!t.is_inline()) {
+      if (slots[0]) vm_map_copy_discard(reinterpret_cast<VmMapCopy*>(slots[0]));
+      slots[0] = 0;
     }
     return true;
   });
 }
 
+// Out-of-line port rights from the sender: the names are read from its memory (and the range
+// deallocated if asked), then each right is copied in as for inline rights.
+mach_msg_return_t copyin_ool_ports(IpcSpace* s, VmMap* map, KMsgType& t, uint64_t* slot) {
+  unsigned disp = t.name();
+  if (t.size_bits() != 32 && t.size_bits() != 64) return MACH_SEND_INVALID_TYPE;
+  uint32_t n = t.number;
+  uint64_t stride = t.size_bits() / 8;
+  if (n > (kPageSize << kVmPageMaxOrder) / sizeof(Port*) - 2) return MACH_SEND_NO_BUFFER;
+  OolPorts* a = ool_ports_alloc(n);
+  if (!a) return MACH_SEND_NO_BUFFER;
+  // Names first, all of them, before any right moves.
+  auto* names = reinterpret_cast<mach_port_name_t*>(a->ports);  // staged in place, 4 bytes each
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!map_copyin(map, *slot + i * stride, &names[i], sizeof names[i])) {
+      ool_ports_free(a);
+      return MACH_SEND_INVALID_MEMORY;
+    }
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    mach_port_name_t name = names[i];
+    if (name != MACH_PORT_NULL && name != MACH_PORT_DEAD &&
+        right_copyin_check(s, name, disp) != KERN_SUCCESS) {
+      ool_ports_free(a);
+      return MACH_SEND_INVALID_RIGHT;
+    }
+  }
+  // Walk backwards: ports[i] (8 bytes) overwrites names[2i, 2i+1] only after they are read.
+  for (uint32_t i = n; i-- > 0;) {
+    mach_port_name_t name = names[i];
+    Port* p = nullptr;
+    if (name == MACH_PORT_DEAD) p = kDeadPort;
+    else if (name != MACH_PORT_NULL) right_copyin(s, name, disp, &p);
+    a->ports[i] = p;
+  }
+  if (t.deallocate()) vm_deallocate(map, trunc_page(*slot), round_page(*slot + n * stride) - trunc_page(*slot));
+  t.set_name(right_transit_type(disp));
+  *slot = reinterpret_cast<uint64_t>(a);
+  return MACH_MSG_SUCCESS;
+}
+
+uint64_t item_bytes(const KMsgType& t) {
+  return (static_cast<uint64_t>(t.size_bits()) * t.number + 7) / 8;
+}
+
 }  // namespace
 
 uint64_t kmsg_count() { return kmsgs_alive; }
+
+OolPorts* ool_ports_alloc(uint32_t count) {
+  size_t bytes = sizeof(OolPorts) + size_t{count} * sizeof(Port*);
+  unsigned order = 0;
+  while ((kPageSize << order) < bytes) ++order;
+  if (order > kVmPageMaxOrder) return nullptr;
+  VmPage* p = vm_page_alloc(order);
+  if (!p) return nullptr;
+  auto* a = static_cast<OolPorts*>(vm_page_to_virt(p));
+  a->count = count;
+  a->order = order;
+  memset(a->ports, 0, size_t{count} * sizeof(Port*));
+  return a;
+}
+
+void ool_ports_free(OolPorts* a) {
+  vm_page_free(vm_page_from_phys(arch_virt_to_phys(a)), a->order);
+}
 
 KMsg* kmsg_alloc(uint32_t size) {
   void* mem = kmsg_zone.alloc();
@@ -138,7 +213,7 @@ mach_msg_return_t kmsg_copyin_header(IpcSpace* s, KMsg* k) {
   return MACH_MSG_SUCCESS;
 }
 
-mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k) {
+mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k, VmMap* map) {
   KMsgHeader* h = k->header();
   if (!(h->bits & MACH_MSGH_BITS_COMPLEX)) return MACH_MSG_SUCCESS;
   uint8_t* body = reinterpret_cast<uint8_t*>(h + 1);
@@ -150,8 +225,28 @@ mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k) {
     // GNU Mach passes any other type name through as plain data; only port rights and
     // out-of-line memory are the kernel's business.
     if (!t.is_inline()) {
-      mr = MACH_SEND_INVALID_TYPE;  // out-of-line memory arrives with the VM system
-      return false;
+      // Out-of-line memory: a copy-on-write map copy of the sender's range (moved out of
+      // the sender when it asks for deallocation). Out-of-line port arrays: not yet.
+      auto* slot = reinterpret_cast<uint64_t*>(data);
+      uint64_t bytes = item_bytes(t);
+      VmMapCopy* copy = nullptr;
+      if (!map) {
+        mr = MACH_SEND_INVALID_TYPE;
+      } else if (is_port_type(name)) {
+        mr = copyin_ool_ports(s, map, t, slot);
+        done = data + sizeof(uint64_t);
+        return mr == MACH_MSG_SUCCESS;
+      } else if (bytes && vm_map_copyin(map, *slot, bytes, t.deallocate(), &copy) != KERN_SUCCESS) {
+        mr = MACH_SEND_INVALID_MEMORY;
+      }
+      if (mr != MACH_MSG_SUCCESS) {
+        *slot = 0;
+        done = data + sizeof(uint64_t);
+        return false;
+      }
+      *slot = reinterpret_cast<uint64_t>(copy);
+      done = data + sizeof(uint64_t);
+      return true;
     }
     if (is_port_type(name)) {
       if (t.size_bits() != 64) {
@@ -191,7 +286,7 @@ mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k) {
   return mr;
 }
 
-mach_msg_return_t kmsg_copyout(IpcSpace* s, KMsg* k) {
+mach_msg_return_t kmsg_copyout(IpcSpace* s, KMsg* k, VmMap* map) {
   KMsgHeader* h = k->header();
   Port* dest = reinterpret_cast<Port*>(h->remote);
   Port* reply = reinterpret_cast<Port*>(h->local);
@@ -215,6 +310,42 @@ mach_msg_return_t kmsg_copyout(IpcSpace* s, KMsg* k) {
   if (!(h->bits & MACH_MSGH_BITS_COMPLEX)) return MACH_MSG_SUCCESS;
   uint8_t* body = reinterpret_cast<uint8_t*>(h + 1);
   kmsg_for_each_item(body, k->data() + h->size, [&](KMsgType& t, uint8_t* data) {
+    if (!t.is_inline() && is_port_type(t.name())) {
+      // Out-of-line rights: named in the receiver's space, the names delivered as memory.
+      auto* slot = reinterpret_cast<uint64_t*>(data);
+      auto* a = reinterpret_cast<OolPorts*>(*slot);
+      vaddr_t addr = 0;
+      if (a) {
+        // Out of line, a user's array of rights is one of 32-bit names (MIG checks that).
+        auto* names = reinterpret_cast<mach_port_name_t*>(a->ports);
+        for (uint32_t i = 0; i < a->count; ++i) {
+          Port* p = a->ports[i];  // read before names[i] overwrites the first half of it
+          right_copyout(s, p, t.name(), &names[i]);
+        }
+        VmMapCopy* copy =
+            map ? vm_map_copy_from_kernel(names, a->count * sizeof(mach_port_name_t)) : nullptr;
+        if (copy && vm_map_copyout(map, &addr, copy) != KERN_SUCCESS) {
+          vm_map_copy_discard(copy);
+          addr = 0;
+        }
+        ool_ports_free(a);
+      }
+      t.word = (t.word & ~(0xffffu << 8)) | (32u << 8);
+      *slot = addr;
+      return true;
+    }
+    if (!t.is_inline()) {
+      // The memory lands anywhere in the receiver; its address replaces the copy.
+      auto* slot = reinterpret_cast<uint64_t*>(data);
+      auto* copy = reinterpret_cast<VmMapCopy*>(*slot);
+      vaddr_t addr = 0;
+      if (copy && (!map || vm_map_copyout(map, &addr, copy) != KERN_SUCCESS)) {
+        vm_map_copy_discard(copy);
+        addr = 0;
+      }
+      *slot = addr;
+      return true;
+    }
     if (is_port_type(t.name()) && t.is_inline()) {
       auto* slots = reinterpret_cast<uint64_t*>(data);
       for (uint32_t i = 0; i < t.number; ++i) {

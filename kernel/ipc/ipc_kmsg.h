@@ -57,6 +57,18 @@ struct KMsg {
   uint32_t size() { return header()->size; }
 };
 
+// An out-of-line array of port rights while the kernel holds it: the rights (transit type
+// as the item's name says), in pages of their own. A message's slot points to one.
+struct OolPorts {
+  uint32_t count;
+  unsigned order;
+  Port* ports[];
+};
+// Room for `count` rights (all null), or nullptr on shortage; ool_ports_free gives it back
+// (the caller has dealt with the rights).
+OolPorts* ool_ports_alloc(uint32_t count);
+void ool_ports_free(OolPorts* a);
+
 // A message able to hold `size` bytes; nullptr on shortage.
 KMsg* kmsg_alloc(uint32_t size);
 // Frees the buffer only (the caller has dealt with the rights in it).

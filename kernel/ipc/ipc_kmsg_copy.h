@@ -6,6 +6,7 @@
 #include "ipc/ipc_kmsg.h"
 
 class IpcSpace;
+struct VmMap;
 
 // Header: destination and reply names to Port pointers, dispositions to transit types.
 // On error nothing has changed in the space (a dead destination name keeps its urefs, as
@@ -13,6 +14,8 @@ class IpcSpace;
 mach_msg_return_t kmsg_copyin_header(IpcSpace* s, KMsg* k);
 // Body: port items to Port pointers. On error the message's rights (header's too) are
 // released and the caller frees the buffer.
-mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k);
+// Out-of-line memory is copied in from `map` (nullptr: refused with MACH_SEND_INVALID_TYPE).
+mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k, VmMap* map = nullptr);
 // Gives every right to the receiver's space and rewrites names in place.
-mach_msg_return_t kmsg_copyout(IpcSpace* s, KMsg* k);
+// Out-of-line memory is copied out into `map` (nullptr: dropped, its address reads 0).
+mach_msg_return_t kmsg_copyout(IpcSpace* s, KMsg* k, VmMap* map = nullptr);

@@ -16,7 +16,7 @@ uint64_t timeout_ns(mach_msg_timeout_t ms) { return uint64_t{ms} * 1'000'000 + 1
 // Puts a message the sender could not send back in the sender's hands: its rights return to
 // the space and the message to the user's buffer (Mach's pseudo-receive).
 void pseudo_receive(IpcSpace* s, KMsg* k, uint64_t user_msg) {
-  kmsg_copyout(s, k);
+  kmsg_copyout(s, k, current_thread()->task->map);
   copyout(k->data(), user_msg, k->size());
   kmsg_free(k);
 }
@@ -141,7 +141,7 @@ mach_msg_return_t receive(IpcSpace* s, uint64_t user_msg, mach_msg_option_t opti
   port->messages.remove(k);
   k->header()->seqno = port->seqno++;
   if (port->blocked_senders) thread_wakeup_one(&port->qlimit);
-  kmsg_copyout(s, k);
+  kmsg_copyout(s, k, current_thread()->task->map);
   ipc_lock.unlock();
   bool ok = copyout(k->data(), user_msg, size);
   kmsg_free(k);
@@ -172,7 +172,7 @@ mach_msg_return_t mach_msg(uint64_t msg, mach_msg_option_t option, mach_msg_size
     ipc_lock.lock();
     mach_msg_return_t mr = kmsg_copyin_header(s, k);
     if (mr == MACH_MSG_SUCCESS) {
-      mr = kmsg_copyin_body(s, k);
+      mr = kmsg_copyin_body(s, k, current_thread()->task->map);
       if (mr == MACH_MSG_SUCCESS) {
         mr = send_kmsg(s, k, option, timeout, msg);
       } else {

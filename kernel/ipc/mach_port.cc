@@ -1,13 +1,13 @@
 // The kernel side of mach_port.defs: operations on a task's port name space, called by the
 // MIG-generated server with the space of the task named by the request's destination (and a
 // reference on that task). Rights in the request (notify, poly) are consumed on success.
-// mach_port_names and mach_port_get_set_status return out-of-line arrays: they come with the
-// VM system's message copies (until then MIG's default answers MIG_EOPNOTSUPP).
 #include <mach/mach_types.h>
 #include <mach/notify.h>
 
 #include "ipc/ipc_right.h"
 #include "kern/sched.h"
+#include "vm/vm_map.h"
+#include "vm/vm_page.h"
 
 namespace {
 
@@ -354,6 +354,101 @@ kern_return_t mach_port_extract_right(IpcSpace* s, mach_port_name_t name,
   right_copyin(s, name, msgt_name, &p);
   *poly = p;
   *poly_type = transit;
+  return KERN_SUCCESS;
+}
+
+}  // extern "C"
+
+// The two calls that return arrays, out of line: the arrays are built in kernel pages, then
+// handed to MIG as map copies (their address in the reply is where the receiver finds them).
+namespace {
+
+// A kernel buffer of `n` 32-bit words from the page allocator (nullptr on shortage).
+uint32_t* words_alloc(size_t n, unsigned* order) {
+  *order = 0;
+  while ((kPageSize << *order) < n * sizeof(uint32_t)) ++*order;
+  if (*order > kVmPageMaxOrder) return nullptr;
+  VmPage* p = vm_page_alloc(*order);
+  return p ? static_cast<uint32_t*>(vm_page_to_virt(p)) : nullptr;
+}
+
+void words_free(uint32_t* w, unsigned order) {
+  vm_page_free(vm_page_from_phys(arch_virt_to_phys(w)), order);
+}
+
+}  // namespace
+
+extern "C" {
+
+kern_return_t mach_port_names(IpcSpace* s, uint64_t* names, mach_msg_type_number_t* names_count,
+                              uint64_t* types, mach_msg_type_number_t* types_count) {
+  if (!s) return KERN_INVALID_TASK;
+  unsigned order_n, order_t;
+  size_t n;
+  uint32_t* nbuf;
+  uint32_t* tbuf;
+  {
+    IpcGuard g;
+    n = s->size();
+  }
+  nbuf = words_alloc(n + 1, &order_n);
+  tbuf = nbuf ? words_alloc(n + 1, &order_t) : nullptr;
+  if (!tbuf) {
+    if (nbuf) words_free(nbuf, order_n);
+    return KERN_RESOURCE_SHORTAGE;
+  }
+  {
+    IpcGuard g;
+    // The space may have grown since it was counted: report what fits.
+    size_t total = s->names(nbuf, n);
+    if (total < n) n = total;
+    for (size_t i = 0; i < n; ++i) {
+      IpcEntry* e = right_lookup(s, nbuf[i]);
+      tbuf[i] = e ? e->type | (e->request ? MACH_PORT_TYPE_DNREQUEST : 0) : 0;
+    }
+  }
+  VmMapCopy* nc = vm_map_copy_from_kernel(nbuf, n * sizeof(uint32_t));
+  VmMapCopy* tc = nc ? vm_map_copy_from_kernel(tbuf, n * sizeof(uint32_t)) : nullptr;
+  words_free(nbuf, order_n);
+  words_free(tbuf, order_t);
+  if (!tc) {
+    if (nc) vm_map_copy_discard(nc);
+    return KERN_RESOURCE_SHORTAGE;
+  }
+  *names = reinterpret_cast<uint64_t>(nc);
+  *types = reinterpret_cast<uint64_t>(tc);
+  *names_count = *types_count = static_cast<mach_msg_type_number_t>(n);
+  return KERN_SUCCESS;
+}
+
+kern_return_t mach_port_get_set_status(IpcSpace* s, mach_port_name_t name, uint64_t* members,
+                                       mach_msg_type_number_t* count) {
+  if (!s) return KERN_INVALID_TASK;
+  unsigned order;
+  size_t n;
+  {
+    IpcGuard g;
+    IpcEntry* e = right_lookup(s, name);
+    if (!e) return KERN_INVALID_NAME;
+    if (!(e->type & MACH_PORT_TYPE_PORT_SET)) return KERN_INVALID_RIGHT;
+    n = static_cast<PortSet*>(e->object)->members.size();
+  }
+  uint32_t* buf = words_alloc(n + 1, &order);
+  if (!buf) return KERN_RESOURCE_SHORTAGE;
+  {
+    IpcGuard g;
+    IpcEntry* e = right_lookup(s, name);
+    size_t i = 0;
+    if (e && (e->type & MACH_PORT_TYPE_PORT_SET))
+      for (Port* p : static_cast<PortSet*>(e->object)->members)
+        if (i < n && p->receiver == s) buf[i++] = p->receiver_name;
+    n = i;
+  }
+  VmMapCopy* c = vm_map_copy_from_kernel(buf, n * sizeof(uint32_t));
+  words_free(buf, order);
+  if (!c) return KERN_RESOURCE_SHORTAGE;
+  *members = reinterpret_cast<uint64_t>(c);
+  *count = static_cast<mach_msg_type_number_t>(n);
   return KERN_SUCCESS;
 }
 

@@ -5,6 +5,8 @@
 #include <mach/task_info.h>
 #include <mach/thread_info.h>
 
+#include "ipc/ipc_kmsg.h"
+#include "ipc/ipc_port.h"
 #include "kern/ipc_tt.h"
 #include "kern/processor.h"
 #include "kern/sched.h"
@@ -201,5 +203,33 @@ extern "C" kern_return_t task_create(Task* parent, boolean_t inherit_memory, Tas
   if (!task) return KERN_RESOURCE_SHORTAGE;
   task_reference(task);  // for convert_task_to_port, which MIG calls on it
   *child = task;
+  return KERN_SUCCESS;
+}
+
+// task_threads: send rights for the task's threads, as an out-of-line array of rights (the
+// MIG server passes the array through untranslated, as GNU Mach's does).
+extern "C" kern_return_t task_threads(Task* task, uint64_t* list, mach_msg_type_number_t* count) {
+  if (!task) return KERN_INVALID_ARGUMENT;
+  size_t n;
+  {
+    IrqSpinGuard g(task->lock);
+    n = task->threads.size();
+  }
+  OolPorts* a = ool_ports_alloc(static_cast<uint32_t>(n));
+  if (!a) return KERN_RESOURCE_SHORTAGE;
+  uint32_t i = 0;
+  {
+    IpcGuard ig;
+    IrqSpinGuard g(task->lock);
+    for (Thread* t : task->threads) {
+      if (i == n || !t->self_port) continue;
+      port_reference(t->self_port);
+      port_make_send(t->self_port);
+      a->ports[i++] = t->self_port;
+    }
+  }
+  a->count = i;
+  *list = reinterpret_cast<uint64_t>(a);
+  *count = i;
   return KERN_SUCCESS;
 }

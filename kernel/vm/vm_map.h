@@ -194,6 +194,9 @@ kern_return_t vm_map_copy_overwrite(VmMap* dst, vaddr_t addr, VmMapCopy* copy);
 
 // Frees a copy that will not be used, with its references. nullptr is ignored.
 void vm_map_copy_discard(VmMapCopy* copy);
+// A map copy of `len` bytes of kernel data (out-of-line replies: port name arrays...), in
+// fresh pages of a new object. nullptr on shortage.
+VmMapCopy* vm_map_copy_from_kernel(const void* data, vm_size_t len);
 
 // Host tests: frees the zones of maps, entries and copies (none may be in use).
 void vm_map_zones_destroy();

@@ -264,3 +264,45 @@ kern_return_t vm_map_copy_overwrite(VmMap* dst, vaddr_t addr, VmMapCopy* copy) {
 }
 
 void vm_map_copy_zone_destroy() { g_copy_zone.destroy(); }
+
+VmMapCopy* vm_map_copy_from_kernel(const void* data, vm_size_t len) {
+  VmMapCopy* copy = copy_alloc();
+  if (!copy) return nullptr;
+  copy->offset = 0;
+  copy->size = len;
+  vm_size_t size = round_page(len);
+  if (size == 0) return copy;
+  VmObject* object = vm_object_allocate(size);
+  VmMapEntry* e = object ? vm_map_entry_alloc() : nullptr;
+  if (!e) {
+    if (object) vm_object_deallocate(object);
+    copy_free(copy);
+    return nullptr;
+  }
+  bool ok = true;
+  {
+    IrqSpinGuard g(object->lock);
+    auto* src = static_cast<const uint8_t*>(data);
+    for (vm_size_t off = 0; off < size && ok; off += kPageSize) {
+      VmPage* page = vm_page_alloc_for(object, off);
+      if (!page) {
+        ok = false;
+        break;
+      }
+      auto* dst = static_cast<uint8_t*>(vm_page_to_virt(page));
+      vm_size_t n = len - off < kPageSize ? len - off : kPageSize;
+      memcpy(dst, src + off, n);
+      memset(dst + n, 0, kPageSize - n);
+    }
+  }
+  e->start = 0;
+  e->end = size;
+  e->object = object;
+  e->offset = 0;
+  copy->entries.insert_after(nullptr, e);
+  if (!ok) {
+    vm_map_copy_discard(copy);
+    return nullptr;
+  }
+  return copy;
+}
