@@ -88,10 +88,11 @@ void ipc_deliver(KMsg* k) {
   port_enqueue(dest, k);
 }
 
-void port_enqueue(Port* p, KMsg* k) {
+void port_enqueue(Port* p, KMsg* k, bool sender_blocks) {
   p->messages.push_back(k);
-  thread_wakeup_one(p);
-  if (p->pset) thread_wakeup_one(p->pset);
+  // A sender about to wait for its reply gives its CPU to the receiver.
+  auto wake = sender_blocks ? thread_wakeup_one_here : thread_wakeup_one;
+  if (!wake(p) && p->pset) wake(p->pset);
 }
 
 void port_clear_receiver(Port* p) {

@@ -123,8 +123,9 @@ void port_release_send_once(Port* p);
 // Releases a receive right held in a message being destroyed.
 void port_release_receive(Port* p);
 
-// Queues `k` on `p` and wakes a receiver. The message's rights already belong to it.
-void port_enqueue(Port* p, KMsg* k);
+// Queues `k` on `p` and wakes a receiver. The message's rights already belong to it. With
+// sender_blocks (an RPC's send), the receiver is made to run next on this CPU.
+void port_enqueue(Port* p, KMsg* k, bool sender_blocks = false);
 // First message of `p` (nullptr if none), not dequeued.
 KMsg* port_peek(Port* p);
 

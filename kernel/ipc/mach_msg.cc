@@ -42,7 +42,7 @@ mach_msg_return_t send_kmsg(IpcSpace* s, KMsg* k, mach_msg_option_t option,
       return MACH_MSG_SUCCESS;
     }
     if (!full) {
-      port_enqueue(dest, k);
+      port_enqueue(dest, k, (option & MACH_RCV_MSG) != 0);
       return MACH_MSG_SUCCESS;
     }
     if ((option & MACH_SEND_TIMEOUT) && timeout == 0) {

@@ -18,6 +18,10 @@ WaitResult thread_block();
 void thread_wakeup(const void* event);
 // Ends the wait of one thread waiting for `event`; false if there was none.
 bool thread_wakeup_one(const void* event);
+// As thread_wakeup_one, but the thread is queued on this CPU's run queue: the caller is about
+// to block (the send half of an RPC), so the woken thread runs next here, with no IPI and no
+// trip to another CPU (Mach's handoff, by way of the run queue).
+bool thread_wakeup_one_here(const void* event);
 // Ends `t`'s wait, if it is waiting, with `result`.
 void clear_wait(Thread* t, WaitResult result);
 

@@ -183,7 +183,16 @@ void clear_wait(Thread* t, WaitResult result) {
 }
 
 namespace {
-bool wakeup(const void* event, bool one) {
+void setrun_here(Thread* t) {
+  Processor* p = current_processor();
+  if (t->bound_cpu >= 0 && t->bound_cpu != static_cast<int>(p->id)) return thread_setrun(t);
+  SpinGuard g(p->lock);
+  t->state = ThreadState::kRunnable;
+  t->runq_owner = p;
+  p->runq.enqueue(t, true);
+}
+
+bool wakeup(const void* event, bool one, bool here = false) {
   IrqState s = arch_irq_disable();
   WaitBucket& b = bucket_for(event);
   bool any = false;
@@ -207,7 +216,10 @@ bool wakeup(const void* event, bool one) {
     if (!found) break;
     any = true;
     timeout_cancel(found);
-    thread_setrun(found);
+    if (here)
+      setrun_here(found);
+    else
+      thread_setrun(found);
     if (one) break;
   }
   arch_irq_restore(s);
@@ -217,6 +229,7 @@ bool wakeup(const void* event, bool one) {
 
 void thread_wakeup(const void* event) { wakeup(event, false); }
 bool thread_wakeup_one(const void* event) { return wakeup(event, true); }
+bool thread_wakeup_one_here(const void* event) { return wakeup(event, true, true); }
 
 void thread_setrun(Thread* t) {
   IrqState s = arch_irq_disable();

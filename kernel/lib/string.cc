@@ -3,10 +3,10 @@
 
 extern "C" {
 
+// rep movsb/stosb: fast on every x86-64 that has ERMS, and never slower than a byte loop.
 void* memcpy(void* dst, const void* src, size_t n) {
-  auto* d = static_cast<unsigned char*>(dst);
-  auto* s = static_cast<const unsigned char*>(src);
-  while (n--) *d++ = *s++;
+  void* d = dst;
+  asm volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
   return dst;
 }
 
@@ -22,8 +22,8 @@ void* memmove(void* dst, const void* src, size_t n) {
 }
 
 void* memset(void* dst, int c, size_t n) {
-  auto* d = static_cast<unsigned char*>(dst);
-  while (n--) *d++ = static_cast<unsigned char>(c);
+  void* d = dst;
+  asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
   return dst;
 }
 

@@ -46,3 +46,8 @@ void pmap_activate(Pmap* pmap);
 inline constexpr vaddr_t kUserEnd = 0x0000800000000000;
 // Lowest user address: page 0 stays unmapped, so that null pointers fault.
 inline constexpr vaddr_t kUserMin = 0x1000;
+
+// Copies between kernel memory and the current task's memory through its loaded page tables;
+// one side must be a user range already checked to lie below kUserEnd. A page the task has not
+// touched is faulted in; false if some byte cannot be accessed (nothing is undone then).
+bool arch_copy_user(void* dst, const void* src, size_t len);

@@ -110,14 +110,16 @@ void arch_thread_adopt_boot(Thread* t) {
 
 Thread* arch_context_switch(Thread* from, Thread* to) {
   CpuLocal* c = this_cpu();
-  if (from->arch.user) {
-    asm volatile("fxsave64 %0" : "=m"(from->arch.fpu));
-    from->arch.fs_base = rdmsr(MSR_FS_BASE);
-  }
+  // User code cannot change its FS base itself (no WRFSBASE): it changes only through
+  // thread_set_state, so the MSR is written only when the incoming value differs.
+  if (from->arch.user) asm volatile("fxsave64 %0" : "=m"(from->arch.fpu));
   if (to->task && to->task->pmap) pmap_activate(to->task->pmap);
   if (to->arch.user) {
     asm volatile("fxrstor64 %0" ::"m"(to->arch.fpu));
-    wrmsr(MSR_FS_BASE, to->arch.fs_base);
+    if (c->fs_base != to->arch.fs_base) {
+      wrmsr(MSR_FS_BASE, to->arch.fs_base);
+      c->fs_base = to->arch.fs_base;
+    }
   }
   c->thread = to;
   c->kernel_rsp = to->arch.stack_top;
@@ -135,3 +137,12 @@ extern "C" void thread_start_finish(Thread* prev) {
   }
   if (self->terminate_requested && self->arch.user) thread_terminate_self();
 }
+
+extern "C" int copy_user(void* dst, const void* src, size_t len);
+
+bool arch_copy_user(void* dst, const void* src, size_t len) { return copy_user(dst, src, len) == 0; }
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+static_assert(offsetof(Thread, arch) == 0, "entry.S finds the thread's machine state at offset 0");
+#pragma GCC diagnostic pop

@@ -28,6 +28,7 @@ struct CpuLocal {
   Thread* thread;          // 24: the running thread
   Processor* processor;
   struct Pmap* loaded_pmap;  // the pmap whose tables CR3 holds
+  uint64_t fs_base;  // the FS base MSR's value (user TLS base of the last user thread)
   unsigned id;
   unsigned apic_id;
   bool online;

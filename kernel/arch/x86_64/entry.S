@@ -2,6 +2,8 @@
    path and the kernel stack switch. Every entry builds a TrapFrame (trap_frame.h). */
 #include "arch/x86_64/asm.h"
 
+#define THREAD_FAULT_RECOVER 8  /* offsetof(Thread, arch.fault_recover): static_assert'ed */
+
 #define FRAME_CS        (15 * 8 + 16 + 8)       /* offset of cs once the GPRs are pushed */
 
 .macro PUSH_GPRS
@@ -115,3 +117,23 @@ thread_trampoline:
         movq    %rax, %rdi
         call    thread_start_finish
         jmp     trap_return
+
+/* int copy_user(void* dst, const void* src, size_t len): the kernel's access to the current
+   task's memory, straight through its page tables. A page fault on the user side is resolved
+   by the fault handler (vm_fault) and the copy goes on; if it cannot be, the handler resumes at
+   copy_user_fault (Thread::arch.fault_recover) and the function returns 1. */
+        .globl copy_user
+copy_user:
+        movq    %gs:24, %rax                    /* CpuLocal::thread */
+        leaq    copy_user_fault(%rip), %r8
+        movq    %r8, THREAD_FAULT_RECOVER(%rax)
+        movq    %rdx, %rcx
+        rep movsb
+        movq    $0, THREAD_FAULT_RECOVER(%rax)
+        xorl    %eax, %eax
+        ret
+copy_user_fault:
+        movq    %gs:24, %rax
+        movq    $0, THREAD_FAULT_RECOVER(%rax)
+        movl    $1, %eax
+        ret

@@ -5,6 +5,8 @@
 #include <mach/thread_status.h>
 
 #include "arch/x86_64/asm.h"
+#include "arch/x86_64/cpu_local.h"
+#include "arch/x86_64/io.h"
 #include "arch/x86_64/trap_frame.h"
 #include "kern/thread.h"
 #include "lib/string.h"
@@ -75,6 +77,10 @@ int arch_thread_set_state(Thread* t, int flavor, const uint32_t* state, uint32_t
       memcpy(&s, state, sizeof s);
       if (!canonical_user(s.fs_base)) return KERN_FAILURE;
       t->arch.fs_base = s.fs_base;
+      if (t == this_cpu()->thread) {  // the running thread: its base takes effect now
+        wrmsr(MSR_FS_BASE, s.fs_base);
+        this_cpu()->fs_base = s.fs_base;
+      }
       return KERN_SUCCESS;
     }
     default:

@@ -10,6 +10,7 @@
 #include "kern/sched.h"
 #include "kern/task.h"
 #include "lib/format.h"
+#include "machine/pmap.h"
 #include "vm/vm_fault.h"
 #include "machine/backtrace.h"
 #include "arch/x86_64/trap.h"
@@ -75,6 +76,20 @@ void user_task_fatal(Thread* t, const char* reason, const TrapFrame* f) {
 
 extern "C" void trap_dispatch(TrapFrame* f) {
   uint64_t v = f->vector;
+  if (v == 14 && !f->from_user()) {
+    // The kernel touching the current task's memory (copy_user): a fault there is the task's
+    // page fault; if it cannot be resolved the copy fails instead of the kernel.
+    Thread* t = current_thread();
+    uint64_t addr = read_cr2();
+    if (t && t->arch.fault_recover && addr < kUserEnd) {
+      if (f->rflags & 0x200) arch_irq_restore(0x200);
+      vm_prot_t type = (f->error & 2) ? VM_PROT_WRITE : VM_PROT_READ;
+      bool ok = t->task->map && vm_fault(t->task->map, trunc_page(addr), type) == KERN_SUCCESS;
+      arch_irq_disable();
+      if (!ok) f->rip = t->arch.fault_recover;
+      return;
+    }
+  }
   if (v < 32) {
     if (!f->from_user() || v == 8 || v == 18) kernel_fault(f);
     arch_irq_restore(0x200);

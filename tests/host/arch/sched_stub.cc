@@ -22,6 +22,8 @@ bool thread_wakeup_one(const void* event) {
   return false;  // nobody was waiting
 }
 
+bool thread_wakeup_one_here(const void* event) { return thread_wakeup_one(event); }
+
 void host_wakeups_clear() { wakeups().clear(); }
 
 size_t host_wakeup_count() { return wakeups().size(); }
