@@ -65,6 +65,7 @@ struct Thread {
   // from the kernel while the count is above zero. A new user thread starts suspended.
   int suspend_count = 0;
   bool started = false;  // has been made runnable once
+  bool stopped = false;  // parked in thread_check_suspend
   Port* self_port = nullptr;       // the thread's port (kern/ipc_tt.cc)
   Port* exception_port = nullptr;  // send right
 };

@@ -24,7 +24,9 @@ void thread_check_suspend() {
       clear_wait(t, WaitResult::kAwakened);
       break;
     }
+    __atomic_store_n(&t->stopped, true, __ATOMIC_RELEASE);
     thread_block();
+    __atomic_store_n(&t->stopped, false, __ATOMIC_RELEASE);
   }
 }
 
@@ -44,11 +46,24 @@ kern_return_t resume(Thread* t) {
   return KERN_SUCCESS;
 }
 
+// As GNU Mach's thread_suspend: the call returns once the thread no longer runs user code.
+// A thread that is running or ready to run stops at its next way out of the kernel (a
+// reschedule IPI makes that soon); one blocked in the kernel stops when it wakes.
 kern_return_t suspend(Thread* t) {
-  IrqSpinGuard g(t->task->lock);
-  ++t->suspend_count;
-  // A thread running elsewhere stops at its next kernel exit; make that soon.
-  if (t->started && t != current_thread()) arch_send_reschedule(t->last_cpu);
+  bool wait;
+  {
+    IrqSpinGuard g(t->task->lock);
+    ++t->suspend_count;
+    wait = t->started && t != current_thread();
+    if (wait) arch_send_reschedule(t->last_cpu);
+  }
+  while (wait && !__atomic_load_n(&t->stopped, __ATOMIC_ACQUIRE) && !t->terminate_requested &&
+         __atomic_load_n(&t->suspend_count, __ATOMIC_ACQUIRE) > 0) {
+    ThreadState s = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
+    if (s != ThreadState::kRunning && s != ThreadState::kRunnable) break;
+    thread_yield();
+    if (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == ThreadState::kRunning) arch_cpu_relax();
+  }
   return KERN_SUCCESS;
 }
 

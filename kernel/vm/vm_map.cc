@@ -307,9 +307,15 @@ bool vm_map_find_space_locked(VmMap* map, vm_size_t size, vaddr_t mask, vaddr_t*
     *out = (a + mask) & ~mask;
     return true;
   };
+  VmMapEntry* e = map->entries.first;
+  vaddr_t from = map->min_offset < kPageSize ? kPageSize : map->min_offset;
+  if (e) {
+    from = e->end;
+    e = e->next;
+  }
   vaddr_t cand;
-  if (!align(map->min_offset, &cand)) return false;
-  for (VmMapEntry* e = map->entries.first;; e = e->next) {
+  if (!align(from, &cand)) return false;
+  for (;; e = e->next) {
     vaddr_t limit = e ? e->start : map->max_offset;
     if (cand <= limit && size <= limit - cand) {
       *start = cand;

@@ -68,6 +68,7 @@ struct VmMap {
   vaddr_t max_offset = 0;
   Pmap* pmap = nullptr;
   vm_size_t size = 0;          // bytes mapped (guarded by lock)
+  vm_size_t size_wired = 0;    // bytes of entries with wired_count > 0 (guarded by lock)
   uint32_t ref_count = 1;      // guarded by lock
 };
 
@@ -102,7 +103,7 @@ class VmEntryReserve {
 // --- Maps ----------------------------------------------------------------------------------
 
 // A new, empty map for addresses [min, max) (page aligned; user space is
-// [0x1000, kUserEnd)) with a new pmap. nullptr on shortage.
+// [kUserStart, kUserEnd), from 0 as GNU Mach's) with a new pmap. nullptr on shortage.
 VmMap* vm_map_create(vaddr_t min, vaddr_t max);
 void vm_map_reference(VmMap* map);
 // Drops a reference; the last removes every entry, then frees the pmap and the map.
@@ -114,7 +115,8 @@ bool vm_map_lookup_entry_locked(VmMap* map, vaddr_t addr, VmMapEntry** entry);
 
 // Maps [*address, *address + size) (page aligned, size > 0) to `object` at `offset`, whose
 // reference moves to the map on success (nullptr: zero-fill). With `anywhere`, the lowest
-// free range whose start is aligned to mask + 1 is chosen and *address set. Returns
+// free range whose start is aligned to mask + 1 is chosen (vm_map_find_space_locked) and
+// *address set. Returns
 // KERN_INVALID_ADDRESS outside the map's bounds (fixed), KERN_NO_SPACE when the range is in
 // use or no range is large enough, KERN_RESOURCE_SHORTAGE. Takes the map lock.
 kern_return_t vm_map_enter(VmMap* map, vaddr_t* address, vm_size_t size, vaddr_t mask,
@@ -160,7 +162,10 @@ void vm_map_delete_locked(VmMap* map, vaddr_t start, vaddr_t end, VmEntryReserve
 size_t vm_map_count_entries_locked(VmMap* map, vaddr_t start, vaddr_t end);
 // True when [start, end) is covered by entries without holes.
 bool vm_map_range_mapped_locked(VmMap* map, vaddr_t start, vaddr_t end);
-// The lowest free range of `size` bytes aligned to mask + 1: *start. false if none.
+// The lowest free range of `size` bytes aligned to mask + 1: *start. false if none. As GNU
+// Mach's search, it never starts below the end of the map's first entry (GNU Mach keeps no
+// free space before the first entry); in an empty map it starts at min_offset. Address 0 is
+// never chosen, so that null pointers fault: page 0 is mapped only at a fixed address.
 bool vm_map_find_space_locked(VmMap* map, vm_size_t size, vaddr_t mask, vaddr_t* start);
 
 // --- Map copies ----------------------------------------------------------------------------

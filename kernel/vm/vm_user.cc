@@ -7,15 +7,19 @@
 
 namespace {
 
-// [trunc_page(address), round_page(address + size)), or false when that wraps around.
-bool page_range(vaddr_t address, vm_size_t size, vaddr_t* start, vaddr_t* end) {
-  vaddr_t last = address + size;
-  if (last < address) return false;
-  vaddr_t e = round_page(last);
-  if (e < last) return false;
-  *start = trunc_page(address);
+// The range of vm_deallocate, vm_protect, vm_inherit and vm_wire as GNU Mach takes it:
+// [trunc_page(address), round_page(address + size)) computed modulo 2^64, then clipped to the
+// map's bounds (GNU Mach's VM_MAP_RANGE_CHECK). A range that wraps around, or lies outside
+// the map, comes out empty (*start == *end): the call succeeds and changes nothing.
+void clip_range(const VmMap* map, vaddr_t address, vm_size_t size, vaddr_t* start,
+                vaddr_t* end) {
+  vaddr_t s = trunc_page(address);
+  vaddr_t e = round_page(address + size);
+  if (s < map->min_offset) s = map->min_offset;
+  if (e > map->max_offset) e = map->max_offset;
+  if (s > e) s = e;
+  *start = s;
   *end = e;
-  return true;
 }
 
 bool valid_inheritance(vm_inherit_t i) {
@@ -43,10 +47,8 @@ kern_return_t vm_deallocate(VmMap* map, vaddr_t address, vm_size_t size) {
   if (!map) return KERN_INVALID_ARGUMENT;
   if (size == 0) return KERN_SUCCESS;
   vaddr_t start, end;
-  if (!page_range(address, size, &start, &end)) return KERN_INVALID_ARGUMENT;
-  if (start < map->min_offset) start = map->min_offset;
-  if (end > map->max_offset) end = map->max_offset;
-  if (start >= end) return KERN_SUCCESS;
+  clip_range(map, address, size, &start, &end);
+  if (start == end) return KERN_SUCCESS;
   return vm_map_remove(map, start, end);
 }
 
@@ -54,7 +56,7 @@ kern_return_t vm_protect(VmMap* map, vaddr_t address, vm_size_t size, bool set_m
                          vm_prot_t new_protection) {
   if (!map || (new_protection & ~VM_PROT_ALL)) return KERN_INVALID_ARGUMENT;
   vaddr_t start, end;
-  if (!page_range(address, size, &start, &end)) return KERN_INVALID_ARGUMENT;
+  clip_range(map, address, size, &start, &end);
   if (start == end) return KERN_SUCCESS;
   return vm_map_protect(map, start, end, new_protection, set_maximum);
 }
@@ -63,7 +65,7 @@ kern_return_t vm_inherit(VmMap* map, vaddr_t address, vm_size_t size,
                          vm_inherit_t new_inheritance) {
   if (!map || !valid_inheritance(new_inheritance)) return KERN_INVALID_ARGUMENT;
   vaddr_t start, end;
-  if (!page_range(address, size, &start, &end)) return KERN_INVALID_ARGUMENT;
+  clip_range(map, address, size, &start, &end);
   if (start == end) return KERN_SUCCESS;
   return vm_map_inherit(map, start, end, new_inheritance);
 }
@@ -168,10 +170,17 @@ kern_return_t vm_map(VmMap* map, vaddr_t* address, vm_size_t size, vaddr_t mask,
   return KERN_SUCCESS;
 }
 
-kern_return_t vm_wire(VmMap* map, vaddr_t address, vm_size_t size, vm_prot_t access) {
+kern_return_t vm_wire(VmMap* map, vaddr_t address, vm_size_t size, vm_prot_t access,
+                      bool privileged) {
   if (!map || (access & ~VM_PROT_ALL)) return KERN_INVALID_ARGUMENT;
+  // GNU Mach checks the unprivileged limit on the size as given, before the range.
+  if (!privileged && access != VM_PROT_NONE) {
+    IrqSpinGuard g(map->lock);
+    if (map->size_wired > kVmWireUnprivilegedLimit ||
+        size > kVmWireUnprivilegedLimit - map->size_wired)
+      return KERN_NO_ACCESS;
+  }
   vaddr_t start, end;
-  if (!page_range(address, size, &start, &end)) return KERN_INVALID_ARGUMENT;
-  if (start == end) return KERN_SUCCESS;
+  clip_range(map, address, size, &start, &end);
   return vm_map_wire(map, start, end, access);
 }

@@ -20,12 +20,14 @@
 // success. A size that overflows when rounded: KERN_INVALID_ARGUMENT.
 kern_return_t vm_allocate(VmMap* map, vaddr_t* address, vm_size_t size, bool anywhere);
 
-// Removes the range's mappings (holes are fine; the range is clipped to the map's bounds).
-// size 0 does nothing. A range that wraps around: KERN_INVALID_ARGUMENT.
+// vm_deallocate, vm_protect, vm_inherit and vm_wire take their range as GNU Mach does:
+// [trunc_page(address), round_page(address + size)) computed modulo 2^64, then clipped to the
+// map's bounds. So a range outside the map (the kernel half) or one that wraps around is
+// empty: KERN_SUCCESS, nothing changed (vm_wire: see there). Holes are skipped.
+
+// Removes the range's mappings. size 0 does nothing.
 kern_return_t vm_deallocate(VmMap* map, vaddr_t address, vm_size_t size);
 
-// For vm_protect, vm_inherit and vm_wire too, a range that wraps around is
-// KERN_INVALID_ARGUMENT.
 // Sets the current protection (or, with set_maximum, the maximum; the current one is lowered
 // to it) of the mapped parts of the range. KERN_INVALID_ARGUMENT for bits outside
 // VM_PROT_ALL; KERN_PROTECTION_FAILURE if new_protection exceeds some entry's maximum.
@@ -70,7 +72,14 @@ kern_return_t vm_map(VmMap* map, vaddr_t* address, vm_size_t size, vaddr_t mask,
                      VmObject* object, vm_offset_t offset, bool copy, vm_prot_t cur_protection,
                      vm_prot_t max_protection, vm_inherit_t inheritance);
 
-// vm_wire (mach.defs takes the host privileged port first; the MIG layer checks it):
-// access != VM_PROT_NONE wires the range, VM_PROT_NONE unwires it (vm_fault.h,
-// vm_map_wire). Bits outside VM_PROT_ALL: KERN_INVALID_ARGUMENT.
-kern_return_t vm_wire(VmMap* map, vaddr_t address, vm_size_t size, vm_prot_t access);
+// What a task may wire through the plain host port (GNU Mach's limit): bytes wired in its map
+// (VmMap::size_wired) plus the size asked.
+inline constexpr vm_size_t kVmWireUnprivilegedLimit = vm_size_t{8} << 20;
+
+// vm_wire (mach_host.defs takes a host port first; the MIG layer checks it and says whether
+// it is the privileged one): access != VM_PROT_NONE wires the range, VM_PROT_NONE unwires it
+// (vm_fault.h, vm_map_wire: an unmapped start, a hole or an access beyond the protection is
+// KERN_NO_SPACE, as GNU Mach answers). Bits outside VM_PROT_ALL: KERN_INVALID_ARGUMENT.
+// Unprivileged, wiring beyond kVmWireUnprivilegedLimit is KERN_NO_ACCESS.
+kern_return_t vm_wire(VmMap* map, vaddr_t address, vm_size_t size, vm_prot_t access,
+                      bool privileged = true);

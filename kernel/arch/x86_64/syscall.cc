@@ -4,7 +4,9 @@
 #include "arch/x86_64/trap_frame.h"
 #include "kern/processor.h"
 #include "kern/sched.h"
+#include "kern/exception.h"
 #include "kern/syscall.h"
+#include <mach/exception.h>
 #include "lib/format.h"
 
 extern "C" void syscall_dispatch(TrapFrame* f) {
@@ -14,12 +16,16 @@ extern "C" void syscall_dispatch(TrapFrame* f) {
   int64_t r = mach_trap(a);
   Thread* t = current_thread();
   if (r == kTrapInvalid) {
-    // GNU Mach raises EXC_BAD_INSTRUCTION; without exception ports the task ends.
-    char reason[48];
-    snprintf_k(reason, sizeof reason, "invalid trap %ld", a.number);
-    user_task_fatal(t, reason, f);
+    // As GNU Mach: EXC_BAD_INSTRUCTION. A handler may fix the state (rax included) and let
+    // the thread go on; without one the task ends.
+    if (!exception_raise(EXC_BAD_INSTRUCTION, EXC_I386_INVOP, a.number)) {
+      char reason[48];
+      snprintf_k(reason, sizeof reason, "invalid trap %ld", a.number);
+      user_task_fatal(t, reason, f);
+    }
+  } else {
+    f->rax = static_cast<uint64_t>(r);
   }
-  f->rax = static_cast<uint64_t>(r);
   arch_irq_disable();
   sched_preempt_check();
   if (t->suspend_count > 0) {

@@ -12,6 +12,8 @@
 #include "lib/format.h"
 #include "machine/pmap.h"
 #include "vm/vm_fault.h"
+#include "kern/exception.h"
+#include <mach/exception.h>
 #include "machine/backtrace.h"
 #include "arch/x86_64/trap.h"
 
@@ -47,8 +49,38 @@ const char* symbolize(uint64_t addr, char* buf, size_t size);
   panic("unhandled kernel trap %lu at %lx", f->vector, f->rip);
 }
 
-void user_fault(TrapFrame* f) {
+// Mach's names for the x86 exceptions a user thread can cause (mach/x86_64/exception.h).
+struct MachException {
+  int exception;
+  int code;
+};
+MachException mach_exception(uint64_t vector) {
+  switch (vector) {
+    case 0: return {EXC_ARITHMETIC, EXC_I386_DIV};
+    case 1: return {EXC_BREAKPOINT, EXC_I386_SGL};
+    case 3: return {EXC_BREAKPOINT, EXC_I386_BPT};
+    case 4: return {EXC_ARITHMETIC, EXC_I386_INTO};
+    case 5: return {EXC_ARITHMETIC, EXC_I386_BOUND};
+    case 6: return {EXC_BAD_INSTRUCTION, EXC_I386_INVOP};
+    case 7: return {EXC_ARITHMETIC, EXC_I386_NOEXT};
+    case 16: return {EXC_ARITHMETIC, EXC_I386_EXTERR};
+    case 19: return {EXC_ARITHMETIC, EXC_I386_EXTERR};
+    default: return {EXC_BAD_INSTRUCTION, static_cast<int>(vector)};  // GP, stack, segment...
+  }
+}
+
+// A user fault goes to the thread's exception handler; without one (or if the handler
+// refuses it), the task ends.
+void user_fault(TrapFrame* f, kern_return_t fault_kr) {
   Thread* t = current_thread();
+  bool handled;
+  if (f->vector == 14) {
+    handled = exception_raise(EXC_BAD_ACCESS, fault_kr, static_cast<int64_t>(read_cr2()));
+  } else {
+    MachException e = mach_exception(f->vector);
+    handled = exception_raise(e.exception, e.code, static_cast<int64_t>(f->error));
+  }
+  if (handled) return;
   char reason[64];
   if (f->vector == 14)
     snprintf_k(reason, sizeof reason, "page fault at 0x%lx", read_cr2());
@@ -58,12 +90,12 @@ void user_fault(TrapFrame* f) {
 }
 
 // A user page fault is the VM system's business (seed 002, 5.5): resolved, the thread goes on.
-bool user_page_fault(TrapFrame* f) {
+kern_return_t user_page_fault(TrapFrame* f) {
   Task* task = current_thread()->task;
-  if (!task->map) return false;
+  if (!task->map) return KERN_INVALID_ADDRESS;
   vm_prot_t type = (f->error & 2) ? VM_PROT_WRITE : VM_PROT_READ;
   if (f->error & 16) type |= VM_PROT_EXECUTE;
-  return vm_fault(task->map, trunc_page(read_cr2()), type) == KERN_SUCCESS;
+  return vm_fault(task->map, trunc_page(read_cr2()), type);
 }
 
 }  // namespace
@@ -93,11 +125,12 @@ extern "C" void trap_dispatch(TrapFrame* f) {
   if (v < 32) {
     if (!f->from_user() || v == 8 || v == 18) kernel_fault(f);
     arch_irq_restore(0x200);
-    if (v == 14 && user_page_fault(f)) {
+    kern_return_t kr = KERN_SUCCESS;
+    if (v == 14 && (kr = user_page_fault(f)) == KERN_SUCCESS) {
       arch_irq_disable();
       return;
     }
-    user_fault(f);
+    user_fault(f, kr);
   } else if (v == kVectorTimer) {
     apic_eoi();
     sched_tick();
