@@ -38,6 +38,8 @@ constexpr uint64_t kStackPages = 32;
 struct Args {
   char host_name[12] = "0";
   char device_name[12] = "0";
+  char bootstrap_name[12] = "0";
+  bool bootstrap_server = false;
   static constexpr unsigned kMax = 16;
   char storage[512];
   const char* argv[kMax];
@@ -72,6 +74,11 @@ void parse_cmdline(const char* s, Args& a) {
       a.resume = true;
       continue;
     }
+    if (!strcmp(word, "$(bootstrap-server)")) {
+      a.bootstrap_server = true;
+      continue;
+    }
+    if (!strcmp(word, "${bootstrap-port}")) value = a.bootstrap_name;
     if (!strcmp(word, "${host-port}")) value = a.host_name;
     if (!strcmp(word, "${device-port}")) value = a.device_name;
     size_t len = strlen(value) + 1;
@@ -158,6 +165,7 @@ bool task_copyout(Task* task, const void* src, uint64_t dst, size_t len) {
 
 unsigned bootstrap_start_modules(const BootInfo& info) {
   unsigned started = 0;
+  Port* bootstrap_port = ipc_port_create_kernel_held();
   for (unsigned m = 0; m < info.module_count; ++m) {
     const BootModule& mod = info.modules[m];
     Args a;
@@ -176,6 +184,13 @@ unsigned bootstrap_start_modules(const BootInfo& info) {
                  ipc_task_insert_send(task, host_port(true)));
       snprintf_k(a.device_name, sizeof a.device_name, "%u",
                  ipc_task_insert_send(task, device_master_port()));
+      // Mica's boot-script extension for a name server (include/mica/bootstrap.defs): every
+      // boot task's bootstrap port is one port; the module marked $(bootstrap-server) holds
+      // its receive right, named by ${bootstrap-port} in its arguments.
+      ipc_task_set_bootstrap(task, bootstrap_port);
+      if (a.bootstrap_server)
+        snprintf_k(a.bootstrap_name, sizeof a.bootstrap_name, "%u",
+                   ipc_task_insert_receive(task, bootstrap_port));
       a.argc = 0;
       parse_cmdline(mod.cmdline, a);
     }
@@ -196,5 +211,6 @@ unsigned bootstrap_start_modules(const BootInfo& info) {
     if (a.resume) thread_start(t);
     ++started;
   }
+  ipc_port_release_kernel_held(bootstrap_port);  // dies unless a server took it
   return started;
 }

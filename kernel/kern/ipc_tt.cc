@@ -84,6 +84,46 @@ void ipc_thread_terminate(Thread* t) {
   release_send(t->exception_port);
 }
 
+Port* ipc_port_create_kernel_held() {
+  IpcGuard g;
+  return port_alloc();
+}
+
+void ipc_port_release_kernel_held(Port* p) {
+  if (!p) return;
+  IpcGuard g;
+  if (!p->receiver) port_destroy(p);  // no task took the receive right
+  port_release(p);                    // the kernel's own reference
+}
+
+mach_port_name_t ipc_task_insert_receive(Task* task, Port* p) {
+  IpcGuard g;
+  IpcSpace* s = task_space(task);
+  if (!s || !p || p->receiver) return MACH_PORT_NULL;
+  port_reference(p);  // the receive right's reference; the kernel keeps its own
+  mach_port_name_t name;
+  right_copyout(s, p, MACH_MSG_TYPE_PORT_RECEIVE, &name);
+  return name;
+}
+
+void ipc_task_set_bootstrap(Task* task, Port* p) {
+  if (!p) return;
+  IpcGuard g;
+  if (port_valid(task->bootstrap_port)) port_release_send(task->bootstrap_port);
+  port_reference(p);
+  port_make_send(p);
+  task->bootstrap_port = p;
+}
+
+void ipc_task_inherit(Task* child, Task* parent) {
+  IpcGuard g;
+  Port* p = parent->bootstrap_port;
+  if (!port_valid(p)) return;
+  port_reference(p);
+  port_copy_send(p);
+  child->bootstrap_port = p;
+}
+
 IpcSpace* task_space(Task* task) { return task->space_active ? &task->space : nullptr; }
 
 mach_port_name_t ipc_task_insert_send(Task* task, Port* port) {

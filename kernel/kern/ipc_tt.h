@@ -22,6 +22,17 @@ mach_port_name_t ipc_reply_port();
 // Gives `task` a send right for `port` (made from the kernel's receive right, or copied);
 // returns its name, MACH_PORT_NULL on shortage.
 mach_port_name_t ipc_task_insert_send(Task* task, Port* port);
+// A new port whose receive right the kernel holds for now (boot-time plumbing), and its
+// release: the port dies then unless ipc_task_insert_receive gave the right away.
+Port* ipc_port_create_kernel_held();
+void ipc_port_release_kernel_held(Port* port);
+// Gives `task` the receive right of a kernel-held port; returns its name (MACH_PORT_NULL on
+// shortage or if the right was given away already).
+mach_port_name_t ipc_task_insert_receive(Task* task, Port* port);
+// Sets the task's bootstrap special port to a send right for `port` (made from it).
+void ipc_task_set_bootstrap(Task* task, Port* port);
+// task_create: the child starts with its parent's bootstrap port, as in Mach.
+void ipc_task_inherit(Task* child, Task* parent);
 // The thread (task) a send right in the current task's space denotes, with a reference, or
 // nullptr.
 Thread* ipc_name_to_thread(mach_port_name_t name);

@@ -216,6 +216,7 @@ extern "C" kern_return_t task_create(Task* parent, boolean_t inherit_memory, Tas
   // attributes (share, copy-on-write copy, none).
   Task* task = task_create(parent->name, inherit_memory ? parent->map : nullptr);
   if (!task) return KERN_RESOURCE_SHORTAGE;
+  ipc_task_inherit(task, parent);
   task_reference(task);  // for convert_task_to_port, which MIG calls on it
   *child = task;
   return KERN_SUCCESS;
