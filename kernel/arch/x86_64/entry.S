@@ -87,7 +87,25 @@ syscall_entry:
         cld
         movq    %rsp, %rdi
         call    syscall_dispatch
-        jmp     trap_return
+        /* sysret when it returns exactly what iretq would: rcx and r11 still hold the user
+           rip and rflags (nothing changed the frame, or thread_set_state kept them so), the
+           rip is canonical and the code segment is the 64-bit user one. Else iretq. */
+        movq    15*8+16(%rsp), %rax             /* frame rip */
+        cmpq    12*8(%rsp), %rax                /* frame rcx */
+        jne     trap_return
+        movq    15*8+32(%rsp), %rax             /* frame rflags */
+        cmpq    4*8(%rsp), %rax                 /* frame r11 */
+        jne     trap_return
+        cmpq    $(SEL_UCODE | SEL_RPL_USER), 15*8+24(%rsp)
+        jne     trap_return
+        movq    15*8+16(%rsp), %rax
+        shrq    $47, %rax
+        jnz     trap_return
+        POP_GPRS
+        cli
+        swapgs
+        movq    40(%rsp), %rsp                  /* frame rsp (past vector and error) */
+        sysretq
 
 /* Thread* switch_stacks(uint64_t* save_rsp, uint64_t new_rsp, Thread* prev): saves the
    callee-saved registers on the current stack, switches to new_rsp and returns `prev` on the
