@@ -56,7 +56,7 @@ Task* task_create(const char* name, VmMap* parent) {
   void* mem = task_zone.alloc();
   if (!mem) return nullptr;
   auto* task = new (mem) Task;
-  task->map = parent ? vm_map_fork(parent) : vm_map_create(kUserMin, kUserEnd);
+  task->map = parent ? vm_map_fork(parent) : vm_map_create(kUserStart, kUserEnd);
   if (task->map) task->pmap = task->map->pmap;
   if (!task->map) {
     task_zone.free(task);

@@ -140,9 +140,18 @@ kern_return_t mig_vm_map(VmMap* map, vm_offset_t* address, vm_size_t size, vm_of
 
 kern_return_t mig_vm_wire(Port* host, VmMap* map, vm_offset_t address, vm_size_t size,
                       vm_prot_t access) {
-  if (!host || host->kotype != KObjectType::kHostPriv) return KERN_INVALID_HOST;
+  // As GNU Mach: the privileged host port may wire anything; the plain host port a little
+  // (vm_user.h, kVmWireUnprivilegedLimit); any other port is KERN_INVALID_HOST.
+  bool privileged;
+  {
+    IpcGuard g;
+    if (!host || host == reinterpret_cast<Port*>(~uintptr_t{0}) || !host->active ||
+        (host->kotype != KObjectType::kHost && host->kotype != KObjectType::kHostPriv))
+      return KERN_INVALID_HOST;
+    privileged = host->kotype == KObjectType::kHostPriv;
+  }
   if (!map) return KERN_INVALID_TASK;
-  return ::vm_wire(map, address, size, access);
+  return ::vm_wire(map, address, size, access, privileged);
 }
 
 }  // extern "C"

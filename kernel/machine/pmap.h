@@ -44,7 +44,11 @@ void pmap_activate(Pmap* pmap);
 
 // Highest user address + 1.
 inline constexpr vaddr_t kUserEnd = 0x0000800000000000;
-// Lowest user address: page 0 stays unmapped, so that null pointers fault.
+// The user space starts at 0, as GNU Mach's (VM_MIN_USER_ADDRESS): a task may map page 0 at a
+// fixed address (vm_allocate, vm_map). Nothing else maps it, so that null pointers fault.
+inline constexpr vaddr_t kUserStart = 0;
+// Lowest user address the kernel maps on its own: the boot loader refuses segments below it,
+// and `anywhere` allocations never choose page 0 (vm_map_find_space_locked).
 inline constexpr vaddr_t kUserMin = 0x1000;
 
 // Copies between kernel memory and the current task's memory through its loaded page tables;

@@ -125,8 +125,9 @@ void vm_fault_unwire(VmMap* map, vaddr_t addr) {
 }
 
 void vm_fault_unwire_entry_locked(VmMap* map, VmMapEntry* e) {
-  (void)map;
   kassert(e->wired_count > 0 && e->object != nullptr);
+  kassert(map->size_wired >= e->size());
+  map->size_wired -= e->size();
   {
     IrqSpinGuard og(e->object->lock);
     for (uint64_t off = e->offset; off < e->offset + e->size(); off += kPageSize) {
@@ -178,11 +179,14 @@ kern_return_t vm_map_wire(VmMap* map, vaddr_t start, vaddr_t end, vm_prot_t acce
   if (!r.fill(2)) return KERN_RESOURCE_SHORTAGE;
   IrqSpinGuard g(map->lock);
   VmMapEntry* first;
-  if (!vm_map_lookup_entry_locked(map, start, &first)) return KERN_INVALID_ADDRESS;
-  if (!vm_map_range_mapped_locked(map, start, end)) return KERN_INVALID_ARGUMENT;
+  // GNU Mach's answers (vm_map_pageable, checking the range): KERN_NO_SPACE for an unmapped
+  // start, a hole, or an access beyond some entry's protection.
+  if (!vm_map_lookup_entry_locked(map, start, &first)) return KERN_NO_SPACE;
+  if (start == end) return KERN_SUCCESS;
+  if (!vm_map_range_mapped_locked(map, start, end)) return KERN_NO_SPACE;
   for (VmMapEntry* e = first; e && e->start < end; e = e->next) {
     if (access == VM_PROT_NONE && e->wired_count == 0) return KERN_INVALID_ARGUMENT;
-    if ((e->protection & access) != access) return KERN_PROTECTION_FAILURE;
+    if ((e->protection & access) != access) return KERN_NO_SPACE;
   }
   vm_map_clip_start_locked(map, first, start, r);
   for (VmMapEntry* e = first; e && e->start < end; e = e->next) vm_map_clip_end_locked(map, e, end, r);
@@ -198,6 +202,7 @@ kern_return_t vm_map_wire(VmMap* map, vaddr_t start, vaddr_t end, vm_prot_t acce
           vm_map_simplify_range_locked(map, start, end);
           return kr;
         }
+        map->size_wired += e->size();
       }
       ++e->wired_count;
     }

@@ -33,9 +33,10 @@ void vm_fault_unwire(VmMap* map, vaddr_t addr);
 // vm_wire: with access != VM_PROT_NONE, wires [start, end) (page aligned): every page is
 // brought into its entry's own object, entered into the pmap and kept resident; with
 // VM_PROT_NONE, undoes that. A range wired twice needs two unwirings to become pageable.
-// Returns KERN_INVALID_ADDRESS if start is not mapped, KERN_INVALID_ARGUMENT for a hole in the
-// range or unwiring memory that is not wired, KERN_PROTECTION_FAILURE if the access exceeds
-// an entry's protection, KERN_RESOURCE_SHORTAGE (and nothing stays wired). Takes the map lock.
+// VmMap::size_wired counts the bytes of wired entries. As GNU Mach, returns KERN_NO_SPACE if
+// start is not mapped (even for an empty range), if the range has a hole or if the access
+// exceeds an entry's protection; KERN_INVALID_ARGUMENT for unwiring memory that is not wired,
+// KERN_RESOURCE_SHORTAGE (and nothing stays wired). Takes the map lock.
 kern_return_t vm_map_wire(VmMap* map, vaddr_t start, vaddr_t end, vm_prot_t access);
 
 // For the map code. The map lock is held.
@@ -43,5 +44,6 @@ kern_return_t vm_map_wire(VmMap* map, vaddr_t start, vaddr_t end, vm_prot_t acce
 // entered into the pmap (in the entry's own object for a write or with `wire`).
 kern_return_t vm_fault_entry_locked(VmMap* map, VmMapEntry* entry, vaddr_t va,
                                     vm_prot_t fault_type, bool wire, VmPage** page);
-// Unwires every page of a wired entry (its wirings are dropped, wired_count becomes 0).
+// Unwires every page of a wired entry of `map` (its wirings are dropped, wired_count becomes
+// 0, map->size_wired loses the entry's size).
 void vm_fault_unwire_entry_locked(VmMap* map, VmMapEntry* entry);

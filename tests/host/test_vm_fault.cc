@@ -292,26 +292,35 @@ TEST_F(VmFaultTest, WireAndUnwire) {
   EXPECT_EQ(vm_counters().resident_count, 2u);
   EXPECT_EQ(entry_at(m, a + P).wired_count, 1u);
   EXPECT_EQ(entry_count(m), 3u);
+  EXPECT_EQ(m->size_wired, 2 * P);
   // Wiring again counts; one unwiring leaves it wired.
   ASSERT_EQ(vm_wire(m, a + P, 2 * P, VM_PROT_READ), KERN_SUCCESS);
+  EXPECT_EQ(m->size_wired, 2 * P);
   ASSERT_EQ(vm_wire(m, a + P, 2 * P, VM_PROT_NONE), KERN_SUCCESS);
   EXPECT_EQ(vm_counters().wire_count, 2u);
+  EXPECT_EQ(m->size_wired, 2 * P);
   ASSERT_EQ(vm_wire(m, a + P, 2 * P, VM_PROT_NONE), KERN_SUCCESS);
   EXPECT_EQ(vm_counters().wire_count, 0u);
+  EXPECT_EQ(m->size_wired, 0u);
   // The wired part got its object when it was wired; the untouched parts have none yet.
   EXPECT_EQ(entry_count(m), 3u);
   EXPECT_EQ(entry_at(m, a + P).wired_count, 0u);
   EXPECT_EQ(vm_wire(m, a, P, VM_PROT_NONE), KERN_INVALID_ARGUMENT);
-  EXPECT_EQ(vm_wire(m, a + 8 * P, P, VM_PROT_READ), KERN_INVALID_ADDRESS);
-  EXPECT_EQ(vm_wire(m, a, 8 * P, VM_PROT_READ), KERN_INVALID_ARGUMENT);  // hole
+  // GNU Mach's answers: an unmapped start, a hole, an access beyond the protection are
+  // KERN_NO_SPACE.
+  EXPECT_EQ(vm_wire(m, a + 8 * P, P, VM_PROT_READ), KERN_NO_SPACE);
+  EXPECT_EQ(vm_wire(m, a, 8 * P, VM_PROT_READ), KERN_NO_SPACE);  // hole
   EXPECT_EQ(vm_wire(m, a, P, 0x20), KERN_INVALID_ARGUMENT);
   ASSERT_EQ(vm_protect(m, a, P, false, VM_PROT_READ), KERN_SUCCESS);
-  EXPECT_EQ(vm_wire(m, a, P, VM_PROT_WRITE), KERN_PROTECTION_FAILURE);
+  EXPECT_EQ(vm_wire(m, a, P, VM_PROT_WRITE), KERN_NO_SPACE);
   EXPECT_EQ(vm_counters().wire_count, 0u);
+  EXPECT_EQ(m->size_wired, 0u);
   // Deallocating wired memory unwires it.
   ASSERT_EQ(vm_wire(m, a + 2 * P, 2 * P, VM_PROT_READ), KERN_SUCCESS);
+  EXPECT_EQ(m->size_wired, 2 * P);
   ASSERT_EQ(vm_deallocate(m, a, 4 * P), KERN_SUCCESS);
   EXPECT_EQ(vm_counters().wire_count, 0u);
+  EXPECT_EQ(m->size_wired, 0u);
   vm_map_deallocate(m);
 }
 

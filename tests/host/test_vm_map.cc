@@ -34,6 +34,52 @@ TEST_F(VmMapTest, AllocateAnywhereIsLowestFit) {
   vm_map_deallocate(m);
 }
 
+// A user map starts at 0, as GNU Mach's: page 0 can be allocated at a fixed address, but an
+// `anywhere` allocation never picks it. And as GNU Mach's, an `anywhere` allocation in a map
+// that has entries never goes below the first one.
+TEST_F(VmMapTest, PageZeroAndTheSpaceBelowTheFirstEntry) {
+  VmMap* m = new_map(0, kTestMax);
+  vaddr_t a = 0x1234;
+  ASSERT_EQ(vm_allocate(m, &a, P, true), KERN_SUCCESS);
+  EXPECT_EQ(a, P);  // empty map: the lowest page but page 0
+  ASSERT_EQ(vm_deallocate(m, a, P), KERN_SUCCESS);
+  vaddr_t z = 0;
+  ASSERT_EQ(vm_allocate(m, &z, P, false), KERN_SUCCESS);
+  EXPECT_EQ(z, 0u);
+  user_write(m, 0, 5);
+  EXPECT_EQ(user_read(m, 0), 5);
+  ASSERT_EQ(vm_deallocate(m, 0, P), KERN_SUCCESS);
+  EXPECT_EQ(entry_count(m), 0u);
+  vm_map_deallocate(m);
+
+  // The first entry high up: nothing goes below it, even where there is room.
+  m = new_map();
+  vaddr_t high = kTestMin + 64 * P;
+  ASSERT_EQ(vm_allocate(m, &high, 2 * P, false), KERN_SUCCESS);
+  vaddr_t b = 0;
+  ASSERT_EQ(vm_allocate(m, &b, P, true), KERN_SUCCESS);
+  EXPECT_EQ(b, high + 2 * P);
+  // With a hole after the first entry, the hole is taken first.
+  vaddr_t c = high + 4 * P;
+  ASSERT_EQ(vm_allocate(m, &c, P, false), KERN_SUCCESS);
+  ASSERT_EQ(vm_deallocate(m, b, P), KERN_SUCCESS);
+  vaddr_t d = 0;
+  ASSERT_EQ(vm_allocate(m, &d, P, true), KERN_SUCCESS);
+  EXPECT_EQ(d, high + 2 * P);
+  // A mask aligns after the first entry too.
+  vaddr_t e = 0;
+  ASSERT_EQ(vm_map(m, &e, P, 0xffff, true, nullptr, 0, false, VM_PROT_READ, VM_PROT_READ,
+                   VM_INHERIT_COPY),
+            KERN_SUCCESS);
+  EXPECT_EQ(e & 0xffff, 0u);
+  EXPECT_GT(e, high);
+  // Fixed allocations below the first entry are fine.
+  vaddr_t low = kTestMin;
+  ASSERT_EQ(vm_allocate(m, &low, P, false), KERN_SUCCESS);
+  EXPECT_EQ(low, kTestMin);
+  vm_map_deallocate(m);
+}
+
 TEST_F(VmMapTest, FixedAllocation) {
   VmMap* m = new_map();
   vaddr_t a = kTestMin + 16 * P;

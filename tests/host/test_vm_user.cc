@@ -237,25 +237,42 @@ TEST_F(VmUserTest, BadInputChangesNothing) {
   EXPECT_EQ(vm_allocate(nullptr, &addr, P, true), KERN_INVALID_ARGUMENT);
   before.expect_same(MapState::of(m), "vm_allocate");
 
-  // vm_deallocate
-  EXPECT_EQ(vm_deallocate(m, a, ~vm_size_t{0}), KERN_INVALID_ARGUMENT);
+  // vm_deallocate. GNU Mach: a range that wraps around, or lies outside the map, is clipped
+  // to nothing: KERN_SUCCESS, nothing removed.
+  EXPECT_EQ(vm_deallocate(m, a, ~vm_size_t{0}), KERN_SUCCESS);
+  EXPECT_EQ(vm_deallocate(m, ~vaddr_t{0} - P + 1, 2 * P), KERN_SUCCESS);
+  EXPECT_EQ(vm_deallocate(m, kTestMax, P), KERN_SUCCESS);
+  EXPECT_EQ(vm_deallocate(m, 0xffff900000000000, P), KERN_SUCCESS);
   EXPECT_EQ(vm_deallocate(nullptr, a, P), KERN_INVALID_ARGUMENT);
   EXPECT_EQ(vm_deallocate(m, a, 0), KERN_SUCCESS);
   EXPECT_EQ(vm_deallocate(m, hole, P), KERN_SUCCESS);  // a hole: nothing to do
   before.expect_same(MapState::of(m), "vm_deallocate");
 
-  // vm_protect / vm_inherit / vm_wire
+  // vm_protect / vm_inherit / vm_wire. GNU Mach: holes are skipped, and a range that wraps
+  // around or lies outside the map is empty (KERN_SUCCESS, nothing changed); vm_wire answers
+  // KERN_NO_SPACE for an unmapped start, a hole or an access beyond the protection.
   EXPECT_EQ(vm_protect(m, ro, P, false, VM_PROT_WRITE), KERN_PROTECTION_FAILURE);
   EXPECT_EQ(vm_protect(m, a, 16 * P, false, VM_PROT_DEFAULT), KERN_PROTECTION_FAILURE);
   EXPECT_EQ(vm_protect(m, ro, P, true, VM_PROT_ALL), KERN_PROTECTION_FAILURE);
   EXPECT_EQ(vm_protect(m, a, P, false, 0x100), KERN_INVALID_ARGUMENT);
-  EXPECT_EQ(vm_protect(m, a, ~vm_size_t{0}, false, VM_PROT_READ), KERN_INVALID_ARGUMENT);
+  EXPECT_EQ(vm_protect(m, a, ~vm_size_t{0}, false, VM_PROT_READ), KERN_SUCCESS);
+  EXPECT_EQ(vm_protect(m, a, vm_size_t{0} - a, false, VM_PROT_READ), KERN_SUCCESS);
+  EXPECT_EQ(vm_protect(m, 0xffff900000000000, P, false, VM_PROT_READ), KERN_SUCCESS);
+  EXPECT_EQ(vm_protect(m, hole, P, false, VM_PROT_READ), KERN_SUCCESS);
   EXPECT_EQ(vm_inherit(m, a, P, -1), KERN_INVALID_ARGUMENT);
-  EXPECT_EQ(vm_inherit(m, a, ~vm_size_t{0}, VM_INHERIT_NONE), KERN_INVALID_ARGUMENT);
-  EXPECT_EQ(vm_wire(m, ro, P, VM_PROT_WRITE), KERN_PROTECTION_FAILURE);
-  EXPECT_EQ(vm_wire(m, a, 16 * P, VM_PROT_READ), KERN_INVALID_ARGUMENT);
-  EXPECT_EQ(vm_wire(m, hole, P, VM_PROT_READ), KERN_INVALID_ADDRESS);
+  EXPECT_EQ(vm_inherit(m, a, ~vm_size_t{0}, VM_INHERIT_NONE), KERN_SUCCESS);
+  EXPECT_EQ(vm_inherit(m, 0xffff900000000000, P, VM_INHERIT_NONE), KERN_SUCCESS);
+  EXPECT_EQ(vm_inherit(m, hole, P, VM_INHERIT_NONE), KERN_SUCCESS);
+  EXPECT_EQ(vm_wire(m, ro, P, VM_PROT_WRITE), KERN_NO_SPACE);
+  EXPECT_EQ(vm_wire(m, a, 16 * P, VM_PROT_READ), KERN_NO_SPACE);
+  EXPECT_EQ(vm_wire(m, hole, P, VM_PROT_READ), KERN_NO_SPACE);
+  EXPECT_EQ(vm_wire(m, hole, 0, VM_PROT_READ), KERN_NO_SPACE);
+  EXPECT_EQ(vm_wire(m, 0xffff900000000000, P, VM_PROT_READ), KERN_NO_SPACE);
   EXPECT_EQ(vm_wire(m, a, P, VM_PROT_NONE), KERN_INVALID_ARGUMENT);
+  EXPECT_EQ(vm_wire(m, a, P, VM_PROT_READ | 0x10), KERN_INVALID_ARGUMENT);
+  // Unprivileged (the plain host port): at most kVmWireUnprivilegedLimit wired in the map.
+  EXPECT_EQ(vm_wire(m, a, kVmWireUnprivilegedLimit + 1, VM_PROT_READ, false), KERN_NO_ACCESS);
+  EXPECT_EQ(m->size_wired, 0u);
   before.expect_same(MapState::of(m), "vm_protect/vm_inherit/vm_wire");
 
   // vm_read
@@ -303,6 +320,44 @@ TEST_F(VmUserTest, BadInputChangesNothing) {
   EXPECT_EQ(vm_copy(m, a, 4 * P, a + 2 * P), KERN_INVALID_ADDRESS);  // dest runs into the hole
   before_copy.expect_same(MapState::of(m), "vm_copy");
 
+  vm_map_deallocate(m);
+}
+
+// GNU Mach's limit for the plain host port: the bytes already wired in the map plus the size
+// asked may not exceed 8 MiB (KERN_NO_ACCESS, nothing wired); unwiring is always allowed, and
+// the privileged host port has no limit.
+TEST_F(VmUserTest, UnprivilegedWiringIsLimited) {
+  VmMap* m = new_map();
+  const vm_size_t limit = kVmWireUnprivilegedLimit;
+  ASSERT_EQ(limit, vm_size_t{8} << 20);
+  vaddr_t a = 0;
+  ASSERT_EQ(vm_allocate(m, &a, limit + 2 * P, true), KERN_SUCCESS);
+  ASSERT_EQ(vm_wire(m, a, 2 * P, VM_PROT_READ, false), KERN_SUCCESS);
+  EXPECT_EQ(m->size_wired, 2 * P);
+  EXPECT_EQ(vm_counters().wire_count, 2u);
+  // 2 pages wired: limit - 2 pages more fit, one more page does not.
+  EXPECT_EQ(vm_wire(m, a + 2 * P, limit - P, VM_PROT_READ, false), KERN_NO_ACCESS);
+  EXPECT_EQ(m->size_wired, 2 * P);
+  EXPECT_EQ(vm_counters().wire_count, 2u);
+  ASSERT_EQ(vm_wire(m, a + 2 * P, limit - 2 * P, VM_PROT_READ, false), KERN_SUCCESS);
+  EXPECT_EQ(m->size_wired, limit);
+  EXPECT_EQ(vm_wire(m, a + limit, P, VM_PROT_READ, false), KERN_NO_ACCESS);
+  // Privileged, past the limit.
+  ASSERT_EQ(vm_wire(m, a + limit, 2 * P, VM_PROT_READ, true), KERN_SUCCESS);
+  EXPECT_EQ(m->size_wired, limit + 2 * P);
+  EXPECT_EQ(vm_wire(m, a, P, VM_PROT_READ, false), KERN_NO_ACCESS);
+  // Unwiring, unprivileged, whatever is wired.
+  ASSERT_EQ(vm_wire(m, a, limit + 2 * P, VM_PROT_NONE, false), KERN_SUCCESS);
+  EXPECT_EQ(m->size_wired, 0u);
+  EXPECT_EQ(vm_counters().wire_count, 0u);
+  ASSERT_EQ(vm_wire(m, a + P, 3 * P, VM_PROT_READ, false), KERN_SUCCESS);
+  EXPECT_EQ(m->size_wired, 3 * P);
+  // Deallocating part of wired memory unwires that part.
+  ASSERT_EQ(vm_deallocate(m, a + P, P), KERN_SUCCESS);
+  EXPECT_EQ(m->size_wired, 2 * P);
+  ASSERT_EQ(vm_deallocate(m, a, limit + 2 * P), KERN_SUCCESS);
+  EXPECT_EQ(m->size_wired, 0u);
+  EXPECT_EQ(vm_counters().wire_count, 0u);
   vm_map_deallocate(m);
 }
 
