@@ -54,17 +54,16 @@ Port* make_send(Port* p) {
 
 }  // namespace
 
-bool exception_raise(int exception, int code, int64_t subcode) {
+// Sends the exception to `exc_port_of(t)` and waits for the answer: true if the handler
+// answered KERN_SUCCESS.
+bool raise_to(bool thread_port, int exception, int code, int64_t subcode) {
   Thread* t = current_thread();
   Task* task = t->task;
   Port* reply = nullptr;
   {
     IpcGuard g;
-    Port* exc = port_valid(t->exception_port) && t->exception_port->active ? t->exception_port
-                : port_valid(task->exception_port) && task->exception_port->active
-                    ? task->exception_port
-                    : nullptr;
-    if (!exc || !t->self_port || !task->self_port) return false;
+    Port* exc = thread_port ? t->exception_port : task->exception_port;
+    if (!port_valid(exc) || !exc->active || !t->self_port || !task->self_port) return false;
     KMsg* k = kmsg_alloc(sizeof(ExceptionRequest));
     reply = k ? port_alloc() : nullptr;
     if (!reply) {
@@ -111,8 +110,11 @@ bool exception_raise(int exception, int code, int64_t subcode) {
       continue;
     }
     auto* r = reinterpret_cast<ExceptionReply*>(answer->data());
-    resume = answer->size() >= sizeof(ExceptionReply) && r->head.id == kExceptionRaiseId + 100 &&
-             r->ret == KERN_SUCCESS;
+    // GNU Mach takes only the exact MIG reply; anything else is a failed handler.
+    KMsgType want{MACH_MSG_TYPE_INTEGER_32 | (32u << 8) | (1u << 29), 1};
+    resume = answer->size() == sizeof(ExceptionReply) && r->head.id == kExceptionRaiseId + 100 &&
+             !(r->head.bits & MACH_MSGH_BITS_COMPLEX) && r->ret_type.word == want.word &&
+             r->ret_type.number == want.number && r->ret == KERN_SUCCESS;
     IpcGuard g;
     kmsg_destroy(answer);
     break;
@@ -123,4 +125,10 @@ bool exception_raise(int exception, int code, int64_t subcode) {
     port_release(reply);
   }
   return resume;
+}
+
+bool exception_raise(int exception, int code, int64_t subcode) {
+  // As GNU Mach: the thread's exception port first; if it has none or its handler fails,
+  // the task's.
+  return raise_to(true, exception, code, subcode) || raise_to(false, exception, code, subcode);
 }

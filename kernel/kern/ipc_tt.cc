@@ -3,6 +3,8 @@
 #include "kern/ipc_tt.h"
 
 #include <mach/mach_types.h>
+
+#include <utility>
 #include <mach/task_special_ports.h>
 #include <mach/thread_special_ports.h>
 
@@ -117,11 +119,13 @@ void ipc_task_set_bootstrap(Task* task, Port* p) {
 
 void ipc_task_inherit(Task* child, Task* parent) {
   IpcGuard g;
-  Port* p = parent->bootstrap_port;
-  if (!port_valid(p)) return;
-  port_reference(p);
-  port_copy_send(p);
-  child->bootstrap_port = p;
+  for (auto [from, to] : {std::pair{parent->bootstrap_port, &child->bootstrap_port},
+                          std::pair{parent->exception_port, &child->exception_port}}) {
+    if (!port_valid(from)) continue;
+    port_reference(from);
+    port_copy_send(from);
+    *to = from;
+  }
 }
 
 IpcSpace* task_space(Task* task) { return task->space_active ? &task->space : nullptr; }

@@ -31,7 +31,7 @@ void ipc_port_release_kernel_held(Port* port);
 mach_port_name_t ipc_task_insert_receive(Task* task, Port* port);
 // Sets the task's bootstrap special port to a send right for `port` (made from it).
 void ipc_task_set_bootstrap(Task* task, Port* port);
-// task_create: the child starts with its parent's bootstrap port, as in Mach.
+// task_create: the child starts with its parent's bootstrap and exception ports, as in Mach.
 void ipc_task_inherit(Task* child, Task* parent);
 // The thread (task) a send right in the current task's space denotes, with a reference, or
 // nullptr.

@@ -130,6 +130,9 @@ int64_t mach_trap(const TrapArgs& a) {
     case MICA_TRAP_THREAD_ID:
       return static_cast<int64_t>(self->id);
     default:
+      // GNU Mach's trap table has 130 entries (0 to -129): an unused one answers
+      // KERN_INVALID_ARGUMENT; a number outside the table is an invalid instruction.
+      if (a.number <= 0 && a.number >= -129) return KERN_INVALID_ARGUMENT;
       return kTrapInvalid;
   }
 }

@@ -41,6 +41,9 @@ void set_gate(unsigned vec, uint64_t handler, uint8_t ist, uint8_t dpl) {
 void idt_init() {
   for (unsigned v = 0; v < 256; ++v) set_gate(v, isr_table[v], 0, 0);
   set_gate(2, isr_table[2], 2, 0);  // NMI
+  // int3 and into are instructions user code may execute: their gates are open to ring 3.
+  set_gate(3, isr_table[3], 0, 3);
+  set_gate(4, isr_table[4], 0, 3);
   set_gate(8, isr_table[8], 1, 0);  // double fault
 }
 

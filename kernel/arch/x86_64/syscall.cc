@@ -11,14 +11,15 @@
 
 extern "C" void syscall_dispatch(TrapFrame* f) {
   arch_irq_restore(0x200);
-  TrapArgs a{static_cast<int64_t>(f->rax), {f->rdi, f->rsi, f->rdx, f->r10, f->r8, f->r9, 0}};
+  // Only eax counts, as on GNU Mach.
+  TrapArgs a{static_cast<int32_t>(f->rax), {f->rdi, f->rsi, f->rdx, f->r10, f->r8, f->r9, 0}};
   if (a.number == -25 && !copyin(f->rsp + 8, &a.arg[6], 8)) a.arg[6] = 0;
   int64_t r = mach_trap(a);
   Thread* t = current_thread();
   if (r == kTrapInvalid) {
     // As GNU Mach: EXC_BAD_INSTRUCTION. A handler may fix the state (rax included) and let
     // the thread go on; without one the task ends.
-    if (!exception_raise(EXC_BAD_INSTRUCTION, EXC_I386_INVOP, a.number)) {
+    if (!exception_raise(EXC_BAD_INSTRUCTION, EXC_I386_INVOP, 0)) {
       char reason[48];
       snprintf_k(reason, sizeof reason, "invalid trap %ld", a.number);
       user_task_fatal(t, reason, f);

@@ -75,7 +75,11 @@ void user_fault(TrapFrame* f, kern_return_t fault_kr) {
   Thread* t = current_thread();
   bool handled;
   if (f->vector == 14) {
-    handled = exception_raise(EXC_BAD_ACCESS, fault_kr, static_cast<int64_t>(read_cr2()));
+    // A user access to the kernel half never reaches the VM system: GNU Mach reports the
+    // trap number as the code.
+    uint64_t addr = read_cr2();
+    int code = addr >= kUserEnd ? EXC_I386_PGFLT : fault_kr;
+    handled = exception_raise(EXC_BAD_ACCESS, code, static_cast<int64_t>(addr));
   } else {
     MachException e = mach_exception(f->vector);
     handled = exception_raise(e.exception, e.code, static_cast<int64_t>(f->error));
@@ -92,7 +96,7 @@ void user_fault(TrapFrame* f, kern_return_t fault_kr) {
 // A user page fault is the VM system's business (seed 002, 5.5): resolved, the thread goes on.
 kern_return_t user_page_fault(TrapFrame* f) {
   Task* task = current_thread()->task;
-  if (!task->map) return KERN_INVALID_ADDRESS;
+  if (!task->map || read_cr2() >= kUserEnd) return KERN_INVALID_ADDRESS;
   vm_prot_t type = (f->error & 2) ? VM_PROT_WRITE : VM_PROT_READ;
   if (f->error & 16) type |= VM_PROT_EXECUTE;
   return vm_fault(task->map, trunc_page(read_cr2()), type);
