@@ -7,6 +7,9 @@
 #include <mach/time_value.h>
 
 #include "ipc/ipc_right.h"
+#include "kern/task.h"
+#include "mica/host_info.h"
+#include "vm/vm_resident.h"
 #include "kern/log.h"
 #include "lib/string.h"
 #include "machine/cpu.h"
@@ -71,6 +74,27 @@ kern_return_t host_info(Host* host, int flavor, integer_t* info, mach_msg_type_n
       host_sched_info_data_t s{10, 50};
       memcpy(info, &s, sizeof s);
       *count = HOST_SCHED_INFO_COUNT;
+      return KERN_SUCCESS;
+    }
+    case MICA_HOST_KERNEL_COUNTERS: {
+      if (*count < MICA_HOST_KERNEL_COUNTERS_COUNT) return KERN_FAILURE;
+      mica_kernel_counters c{};
+      {
+        IpcGuard g;
+        c.ports = static_cast<integer_t>(port_count());
+        c.port_sets = static_cast<integer_t>(pset_count());
+        c.kmsgs = static_cast<integer_t>(kmsg_count());
+      }
+      c.tasks = static_cast<integer_t>(task_count());
+      c.threads = static_cast<integer_t>(thread_count());
+      VmCounters v = vm_counters();
+      c.vm_objects = static_cast<integer_t>(v.objects_alive);
+      c.vm_map_entries = static_cast<integer_t>(v.map_entries_alive);
+      c.vm_maps = static_cast<integer_t>(v.maps_alive);
+      c.vm_copies = static_cast<integer_t>(v.copies_alive);
+      c.free_pages = static_cast<integer_t>(vm_page_stats().free_pages);
+      memcpy(info, &c, sizeof c);
+      *count = MICA_HOST_KERNEL_COUNTERS_COUNT;
       return KERN_SUCCESS;
     }
     default:
