@@ -268,85 +268,78 @@ void ipc_port_release_send(Port* p) {
   port_release_send(p);
 }
 
-kern_return_t task_get_special_port(Task* task, int which, Port** port) {
-  if (!task) return KERN_INVALID_ARGUMENT;
-  IpcGuard g;
-  Port* p;
+}  // extern "C"
+
+namespace {
+
+// The special port slots of a task or thread: `self` is the object's own port (a send right is
+// made from the kernel's receive right); the others hold send rights the user set.
+Port** task_slot(Task* task, int which) {
   switch (which) {
-    case TASK_KERNEL_PORT:
-      p = task->self_port;
-      break;
-    case TASK_BOOTSTRAP_PORT:
-      p = task->bootstrap_port;
-      break;
-    case TASK_EXCEPTION_PORT:
-      p = task->exception_port;
-      break;
-    default:
-      return KERN_INVALID_ARGUMENT;
+    case TASK_KERNEL_PORT: return &task->self_port;
+    case TASK_BOOTSTRAP_PORT: return &task->bootstrap_port;
+    case TASK_EXCEPTION_PORT: return &task->exception_port;
+    default: return nullptr;
   }
+}
+
+Port** thread_slot(Thread* t, int which) {
+  switch (which) {
+    case THREAD_KERNEL_PORT: return &t->self_port;
+    case THREAD_EXCEPTION_PORT: return &t->exception_port;
+    default: return nullptr;
+  }
+}
+
+// A new send right from a slot (IPC lock held).
+kern_return_t get_special(Port** slot, bool self, Port** port) {
+  if (!slot) return KERN_INVALID_ARGUMENT;
+  Port* p = *slot;
   if (port_valid(p)) {
     port_reference(p);
-    if (which == TASK_KERNEL_PORT)
+    if (self)
       port_make_send(p);
     else
       port_copy_send(p);
   }
   *port = p;
   return KERN_SUCCESS;
+}
+
+// Replaces a user-set slot's send right with `port`'s, which the request gave up.
+kern_return_t set_special(Port** slot, bool self, Port* port) {
+  if (!slot || self) return KERN_INVALID_ARGUMENT;  // an object's own port cannot be replaced
+  if (port_valid(*slot)) port_release_send(*slot);
+  *slot = port;
+  return KERN_SUCCESS;
+}
+
+}  // namespace
+
+extern "C" {
+
+kern_return_t task_get_special_port(Task* task, int which, Port** port) {
+  if (!task) return KERN_INVALID_ARGUMENT;
+  IpcGuard g;
+  return get_special(task_slot(task, which), which == TASK_KERNEL_PORT, port);
 }
 
 kern_return_t task_set_special_port(Task* task, int which, Port* port) {
   if (!task) return KERN_INVALID_ARGUMENT;
   IpcGuard g;
-  Port** slot;
-  switch (which) {
-    case TASK_BOOTSTRAP_PORT:
-      slot = &task->bootstrap_port;
-      break;
-    case TASK_EXCEPTION_PORT:
-      slot = &task->exception_port;
-      break;
-    default:
-      return KERN_INVALID_ARGUMENT;
-  }
-  if (port_valid(*slot)) port_release_send(*slot);
-  *slot = port;  // the send right in the request is consumed
-  return KERN_SUCCESS;
+  return set_special(task_slot(task, which), which == TASK_KERNEL_PORT, port);
 }
 
 kern_return_t thread_get_special_port(Thread* t, int which, Port** port) {
   if (!t) return KERN_INVALID_ARGUMENT;
   IpcGuard g;
-  Port* p;
-  switch (which) {
-    case THREAD_KERNEL_PORT:
-      p = t->self_port;
-      break;
-    case THREAD_EXCEPTION_PORT:
-      p = t->exception_port;
-      break;
-    default:
-      return KERN_INVALID_ARGUMENT;
-  }
-  if (port_valid(p)) {
-    port_reference(p);
-    if (which == THREAD_KERNEL_PORT)
-      port_make_send(p);
-    else
-      port_copy_send(p);
-  }
-  *port = p;
-  return KERN_SUCCESS;
+  return get_special(thread_slot(t, which), which == THREAD_KERNEL_PORT, port);
 }
 
 kern_return_t thread_set_special_port(Thread* t, int which, Port* port) {
   if (!t) return KERN_INVALID_ARGUMENT;
-  if (which != THREAD_EXCEPTION_PORT) return KERN_INVALID_ARGUMENT;
   IpcGuard g;
-  if (port_valid(t->exception_port)) port_release_send(t->exception_port);
-  t->exception_port = port;
-  return KERN_SUCCESS;
+  return set_special(thread_slot(t, which), which == THREAD_KERNEL_PORT, port);
 }
 
 }  // extern "C"
