@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <test/mach_util.h>
 #include <test/test.h>
 
 /* The server side of exc.defs (user/CMakeLists.txt: mach_exc_server). ServerPrefix catch_:
@@ -82,62 +83,10 @@ enum { kExcRequestId = 2400, kExcReplyId = 2500 };
 
 /* --- Helpers --- */
 
-#define KR_OK(call) ASSERT_EQ((call), KERN_SUCCESS)
 #define PAGE ((vm_size_t)4096)
 
 /* The host-privileged port: argv[1] of the boot script. */
 static mach_port_t host_priv;
-
-static mach_port_t receive_and_send(void) {
-  mach_port_t name = MACH_PORT_NULL;
-  kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &name);
-  if (kr == KERN_SUCCESS)
-    kr = mach_port_insert_right(mach_task_self(), name, name, MACH_MSG_TYPE_MAKE_SEND);
-  if (kr != KERN_SUCCESS)
-    test_fail(__FILE__, __LINE__, "receive_and_send: 0x%x", kr);
-  return name;
-}
-
-static void destroy(mach_port_t name) { mach_port_destroy(mach_task_self(), name); }
-
-/* The type of name, or the error of mach_port_type. */
-static mach_port_type_t ptype(mach_port_t name) {
-  mach_port_type_t type = 0;
-  kern_return_t kr = mach_port_type(mach_task_self(), name, &type);
-  return kr == KERN_SUCCESS ? type : (mach_port_type_t)kr;
-}
-
-/* The user references of a right, or -1 if mach_port_get_refs fails. */
-static long urefs(mach_port_t name, mach_port_right_t right) {
-  mach_port_urefs_t refs = 0;
-  kern_return_t kr = mach_port_get_refs(mach_task_self(), name, right, &refs);
-  return kr == KERN_SUCCESS ? (long)refs : -1;
-}
-
-static vm_address_t alloc(vm_size_t size) {
-  vm_address_t a = 0;
-  kern_return_t kr = vm_allocate(mach_task_self(), &a, size, TRUE);
-  if (kr != KERN_SUCCESS) {
-    test_fail(__FILE__, __LINE__, "vm_allocate(%lu): 0x%x", (unsigned long)size, kr);
-    return 0;
-  }
-  return a;
-}
-
-/* Sleeps: a receive that times out on a port nobody sends to. */
-static void msleep(mach_msg_timeout_t ms) {
-  static mach_port_t port;
-  if (port == MACH_PORT_NULL)
-    mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &port);
-  mach_msg_header_t h;
-  mach_msg(&h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof h, port, ms, MACH_PORT_NULL);
-}
-
-static void __attribute__((noreturn)) thread_exit(void) {
-  thread_terminate(mach_thread_self());
-  for (;;)
-    msleep(1000);
-}
 
 static mach_port_t task_exc_port(task_t task) {
   mach_port_t p = MACH_PORT_NULL;
@@ -274,37 +223,25 @@ static void fault_thread(long arg) {
   thread_exit();
 }
 
-/* thread_create in task, registers from thread_set_state (fn(arg) on the stack
-   [stack, stack + size) of that task), the thread exception port set to exc_port if it is
-   not MACH_PORT_NULL, thread_resume. */
-static thread_t start_thread_in(task_t task, void (*fn)(long), long arg, vm_address_t stack,
-                                vm_size_t size, mach_port_t exc_port) {
-  thread_t thread = MACH_PORT_NULL;
-  kern_return_t kr = thread_create(task, &thread);
-  struct i386_thread_state st;
-  mach_msg_type_number_t count = i386_THREAD_STATE_COUNT;
-  if (kr == KERN_SUCCESS)
-    kr = thread_get_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st, &count);
-  if (kr == KERN_SUCCESS) {
-    st.rip = (uint64_t)(uintptr_t)fn;
-    st.ursp = stack + size - 8;  // as after a call: %rsp + 8 is 16-aligned
-    st.rbp = 0;
-    st.rdi = (uint64_t)arg;
-    kr = thread_set_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st,
-                          i386_THREAD_STATE_COUNT);
-  }
-  if (kr == KERN_SUCCESS && exc_port != MACH_PORT_NULL)
+/* A thread of task running fn(arg) on the stack [stack, stack + size) of that task
+   (create_thread_in), its exception port set to exc_port if it is not MACH_PORT_NULL before
+   thread_resume. */
+static thread_t start_thread_exc(task_t task, void (*fn)(long), long arg, vm_address_t stack,
+                                 vm_size_t size, mach_port_t exc_port) {
+  thread_t thread = create_thread_in(task, fn, arg, stack, size);
+  if (thread == MACH_PORT_NULL)
+    return MACH_PORT_NULL;
+  kern_return_t kr = KERN_SUCCESS;
+  if (exc_port != MACH_PORT_NULL)
     kr = thread_set_special_port(thread, THREAD_EXCEPTION_PORT, exc_port);
   if (kr == KERN_SUCCESS)
     kr = thread_resume(thread);
   if (kr != KERN_SUCCESS) {
-    test_fail(__FILE__, __LINE__, "start_thread_in: 0x%x", kr);
+    test_fail(__FILE__, __LINE__, "start_thread_exc: 0x%x", kr);
     return MACH_PORT_NULL;
   }
   return thread;
 }
-
-enum { kThreadStack = 64 * 1024 };
 
 /* Starts a thread of our task that runs do_fault(kind, arg) `times` times (stacks are never
    freed). */
@@ -317,8 +254,8 @@ static thread_t start_faulter_n(enum fault_kind kind, long arg, int times,
   run.times = times;
   vm_address_t stack = alloc(kThreadStack);
   return stack == 0 ? MACH_PORT_NULL
-                    : start_thread_in(mach_task_self(), fault_thread, 0, stack, kThreadStack,
-                                      exc_port);
+                    : start_thread_exc(mach_task_self(), fault_thread, 0, stack, kThreadStack,
+                                       exc_port);
 }
 
 static thread_t start_faulter(enum fault_kind kind, long arg, mach_port_t exc_port) {
@@ -919,11 +856,6 @@ enum { kChildStack = 64 * 1024 };
 /* 0, read at run time (a constant null store would be undefined behaviour to the compiler). */
 static volatile uintptr_t null_address;
 
-static void __attribute__((noreturn)) child_idle(void) {
-  for (;;)
-    swtch();  // the parent terminates the task
-}
-
 /* Runs in the child: a null write (no MIG call before it: the child's cached names are
    still the parent's). */
 static void child_fault(long arg) {
@@ -971,8 +903,7 @@ static bool start_child(struct child *c, mach_port_t exc_port) {
     test_fail(__FILE__, __LINE__, "dead-name request: 0x%x", kr);
     return false;
   }
-  c->thread = start_thread_in(c->task, child_fault, (long)shared, stack, kChildStack,
-                              MACH_PORT_NULL);
+  c->thread = start_thread_in(c->task, child_fault, (long)shared, stack, kChildStack);
   vm_deallocate(mach_task_self(), stack, kChildStack);
   return c->thread != MACH_PORT_NULL;
 }

@@ -16,55 +16,10 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <test/mach_util.h>
 #include <test/test.h>
 
 /* --- Helpers --- */
-
-#define KR_OK(call) ASSERT_EQ((call), KERN_SUCCESS)
-
-static mach_port_t receive_right(void) {
-  mach_port_t name = MACH_PORT_NULL;
-  kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &name);
-  if (kr != KERN_SUCCESS)
-    test_fail(__FILE__, __LINE__, "mach_port_allocate: 0x%x", kr);
-  return name;
-}
-
-/* A receive right with one send right under the same name. */
-static mach_port_t receive_and_send(void) {
-  mach_port_t name = receive_right();
-  kern_return_t kr =
-      mach_port_insert_right(mach_task_self(), name, name, MACH_MSG_TYPE_MAKE_SEND);
-  if (kr != KERN_SUCCESS)
-    test_fail(__FILE__, __LINE__, "mach_port_insert_right: 0x%x", kr);
-  return name;
-}
-
-/* The type of name, or the error of mach_port_type (they cannot be confused: errors are
-   small numbers, types have bits 16 and up). */
-static mach_port_type_t ptype(mach_port_t name) {
-  mach_port_type_t type = 0;
-  kern_return_t kr = mach_port_type(mach_task_self(), name, &type);
-  return kr == KERN_SUCCESS ? type : (mach_port_type_t)kr;
-}
-
-/* The user references of a right, or -1 if mach_port_get_refs fails. */
-static long urefs(mach_port_t name, mach_port_right_t right) {
-  mach_port_urefs_t refs = 0;
-  kern_return_t kr = mach_port_get_refs(mach_task_self(), name, right, &refs);
-  return kr == KERN_SUCCESS ? (long)refs : -1;
-}
-
-static mach_port_status_t status_of(mach_port_t name) {
-  mach_port_status_t st;
-  memset(&st, 0xee, sizeof st);
-  kern_return_t kr = mach_port_get_receive_status(mach_task_self(), name, &st);
-  if (kr != KERN_SUCCESS)
-    test_fail(__FILE__, __LINE__, "mach_port_get_receive_status: 0x%x", kr);
-  return st;
-}
-
-static void destroy(mach_port_t name) { mach_port_destroy(mach_task_self(), name); }
 
 /* A name that is not in use in our space. */
 static mach_port_t unused_name(mach_port_t start) {
@@ -147,55 +102,6 @@ static mach_msg_return_t receive(mach_port_t name, mach_msg_timeout_t timeout) {
   memset(&rcv.head, 0, sizeof rcv.head);
   return mach_msg(&rcv.head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof rcv, name, timeout,
                   MACH_PORT_NULL);
-}
-
-/* Sleeps: a receive that times out on a port nobody sends to. */
-static void msleep(mach_msg_timeout_t ms) {
-  static mach_port_t port;
-  if (port == MACH_PORT_NULL)
-    port = receive_right();
-  mach_msg_header_t h;
-  mach_msg(&h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof h, port, ms, MACH_PORT_NULL);
-}
-
-/* Starts fn(arg) in a new thread of this task, the GNU Mach way: thread_create, then
-   thread_set_state (i386_REGS_SEGS_STATE) and thread_resume. fn must not return (it ends
-   with thread_terminate(mach_thread_self())). The stack is never freed. */
-enum { kThreadStack = 64 * 1024 };
-static thread_t start_thread(void (*fn)(long), long arg, vm_address_t *stack_out,
-                             bool resume) {
-  vm_address_t stack = 0;
-  thread_t thread = MACH_PORT_NULL;
-  kern_return_t kr = vm_allocate(mach_task_self(), &stack, kThreadStack, TRUE);
-  if (kr == KERN_SUCCESS)
-    kr = thread_create(mach_task_self(), &thread);
-  struct i386_thread_state st;
-  mach_msg_type_number_t count = i386_THREAD_STATE_COUNT;
-  if (kr == KERN_SUCCESS)
-    kr = thread_get_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st, &count);
-  if (kr == KERN_SUCCESS) {
-    st.rip = (uint64_t)(uintptr_t)fn;
-    st.ursp = stack + kThreadStack - 8;  // as after a call: %rsp + 8 is 16-aligned
-    st.rbp = 0;
-    st.rdi = (uint64_t)arg;
-    kr = thread_set_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st,
-                          i386_THREAD_STATE_COUNT);
-  }
-  if (kr == KERN_SUCCESS && resume)
-    kr = thread_resume(thread);
-  if (kr != KERN_SUCCESS) {
-    test_fail(__FILE__, __LINE__, "start_thread: 0x%x", kr);
-    return MACH_PORT_NULL;
-  }
-  if (stack_out)
-    *stack_out = stack;
-  return thread;
-}
-
-static void __attribute__((noreturn)) thread_exit(void) {
-  thread_terminate(mach_thread_self());
-  for (;;)
-    msleep(1000);
 }
 
 /* --- Port names and rights --- */
@@ -902,7 +808,7 @@ TEST(send_blocks_on_full_queue) {
   blocked_port = receive_and_send();
   blocked_sent = 0;
   KR_OK(mach_port_set_qlimit(mach_task_self(), blocked_port, 1));
-  ASSERT_NE(start_thread(blocked_sender, 3, NULL, true), MACH_PORT_NULL);
+  ASSERT_NE(start_thread(blocked_sender, 3), MACH_PORT_NULL);
   msleep(50);
   // One message fits; the sender waits with the second.
   EXPECT_EQ(blocked_sent, 1);
@@ -1097,7 +1003,7 @@ TEST(mach_msg_server_loop) {
   server_port = receive_and_send();
   served = 0;
   server_done = 0;
-  ASSERT_NE(start_thread(server_thread, 0, NULL, true), MACH_PORT_NULL);
+  ASSERT_NE(start_thread(server_thread, 0), MACH_PORT_NULL);
   mach_port_t reply = receive_right();
   for (int i = 0; i < 3; i++) {
     KR_OK(send_header(server_port, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE,
@@ -1228,8 +1134,9 @@ static void spinner(long arg) {
 }
 
 TEST(thread_get_state_second_thread) {
-  vm_address_t stack = 0;
-  thread_t t = start_thread(spinner, 0x1234, &stack, false);
+  vm_address_t stack = alloc(kThreadStack);
+  ASSERT(stack != 0);
+  thread_t t = create_thread_in(mach_task_self(), spinner, 0x1234, stack, kThreadStack);
   ASSERT_NE(t, MACH_PORT_NULL);
   // Not yet resumed: the state is the one we set.
   struct i386_thread_state st;

@@ -8,6 +8,7 @@
 #include <mica/host_info.h>
 #include <stdio.h>
 #include <string.h>
+#include <test/mach_util.h>
 #include <test/test.h>
 
 static struct mica_kernel_counters counters(void) {
@@ -41,13 +42,6 @@ typedef struct {
   mach_msg_type_t ool_type;
   vm_address_t ool;
 } rights_msg_t;
-
-static mach_port_t new_port(void) {
-  mach_port_t p = MACH_PORT_NULL;
-  EXPECT_EQ(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &p), KERN_SUCCESS);
-  EXPECT_EQ(mach_port_insert_right(mach_task_self(), p, p, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-  return p;
-}
 
 /* Queues on `dest` a message carrying a send right for `carried` and 3 pages out of line. */
 static void send_rights(mach_port_t dest, mach_port_t carried, vm_address_t data) {
@@ -90,7 +84,7 @@ TEST(queued_messages_destroyed_with_port) {
   vm_address_t data = touched_pages(3);
   struct mica_kernel_counters before = counters();
   mach_port_t ports[16];
-  for (int i = 0; i < 16; i++) ports[i] = new_port();
+  for (int i = 0; i < 16; i++) ports[i] = receive_and_send();
   for (int i = 0; i < 16; i++) send_rights(ports[i], ports[(i + 1) % 16], data);
   struct mica_kernel_counters mid = counters();
   EXPECT_EQ(mid.ports, before.ports + 16);
@@ -120,7 +114,7 @@ TEST(task_killed_holding_rights) {
   EXPECT_EQ(mach_port_allocate(child, MACH_PORT_RIGHT_PORT_SET, &set), KERN_SUCCESS);
   EXPECT_EQ(mach_port_move_member(child, in_child[0], set), KERN_SUCCESS);
   vm_address_t data = touched_pages(3);
-  mach_port_t mine = new_port();
+  mach_port_t mine = receive_and_send();
   for (int i = 0; i < 8; i++) send_rights(ours[i], mine, data);
   EXPECT_EQ(task_terminate(child), KERN_SUCCESS);
   for (int i = 0; i < 8; i++) {
@@ -161,7 +155,7 @@ TEST(fork_cycles_leave_nothing) {
 /* Bad messages and calls leak nothing. */
 TEST(bad_input_leaks_nothing) {
   struct mica_kernel_counters before = counters();
-  mach_port_t p = new_port();
+  mach_port_t p = receive_and_send();
   rights_msg_t m;
   for (int i = 0; i < 50; i++) {
     memset(&m, 0, sizeof m);

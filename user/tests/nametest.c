@@ -10,39 +10,16 @@
 #include <mach.h>
 #include <mach/notify.h>
 #include <mach/task_special_ports.h>
-#include <mach/thread_status.h>
 #include <mach/vm_inherit.h>
 #include <bootstrap.user.h>
 #include <mica/bootstrap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <test/mach_util.h>
 #include <test/test.h>
 
 /* --- Helpers --- */
-
-#define KR_OK(call) ASSERT_EQ((call), KERN_SUCCESS)
-
-static mach_port_t receive_and_send(void) {
-  mach_port_t name = MACH_PORT_NULL;
-  kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &name);
-  if (kr == KERN_SUCCESS)
-    kr = mach_port_insert_right(mach_task_self(), name, name, MACH_MSG_TYPE_MAKE_SEND);
-  if (kr != KERN_SUCCESS)
-    test_fail(__FILE__, __LINE__, "receive_and_send: 0x%x", kr);
-  return name;
-}
-
-static mach_port_type_t ptype(mach_port_t name) {
-  mach_port_type_t type = 0;
-  kern_return_t kr = mach_port_type(mach_task_self(), name, &type);
-  return kr == KERN_SUCCESS ? type : (mach_port_type_t)kr;
-}
-
-static void destroy(mach_port_t name) {
-  if (MACH_PORT_VALID(name))
-    mach_port_destroy(mach_task_self(), name);
-}
 
 static mach_port_t bootstrap(void) {
   mach_port_t bs = MACH_PORT_NULL;
@@ -73,14 +50,6 @@ static mach_msg_id_t receive_id(mach_port_t port, mach_msg_timeout_t ms) {
   mach_msg_return_t mr =
       mach_msg(&m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, port, ms, MACH_PORT_NULL);
   return mr == MACH_MSG_SUCCESS ? m.h.msgh_id : -1;
-}
-
-static void msleep(mach_msg_timeout_t ms) {
-  static mach_port_t port;
-  if (port == MACH_PORT_NULL)
-    mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &port);
-  mach_msg_header_t h;
-  mach_msg(&h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof h, port, ms, MACH_PORT_NULL);
 }
 
 static kern_return_t look_up(const char *name, mach_port_t *port) {
@@ -212,13 +181,10 @@ struct child_report {
 };
 
 /* Runs in the child task (inherited memory; the report page is shared). The copied
-   mach_task_self_ names the parent's task, so mach_init first. The MIG reply-port table is
-   a copy of the parent's too: its entries are the parent's thread names, which on Mica
-   (names from a counter, the parent's first ones being the host and device ports) are not
-   this thread's name in the new space, so the stubs make a fresh reply port. */
+   mach_task_self_ and MIG reply-port table are the parent's, so child_init first. */
 static void __attribute__((noreturn)) child_check_in(long arg) {
   struct child_report *r = (struct child_report *)arg;
-  mach_init();
+  child_init();
   mach_port_t bs = MACH_PORT_NULL;
   r->bootstrap_kr = task_get_special_port(mach_task_self(), TASK_BOOTSTRAP_PORT, &bs);
   mach_port_t service = MACH_PORT_NULL;
@@ -242,25 +208,10 @@ TEST(dead_task_service_dropped) {
   struct child_report *r = (struct child_report *)shared;
   task_t child = MACH_PORT_NULL;
   KR_OK(task_create(mach_task_self(), TRUE, &child));
-  thread_t thread = MACH_PORT_NULL;
-  kern_return_t kr = thread_create(child, &thread);
-  struct i386_thread_state st;
-  mach_msg_type_number_t count = i386_THREAD_STATE_COUNT;
-  if (kr == KERN_SUCCESS)
-    kr = thread_get_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st, &count);
-  if (kr == KERN_SUCCESS) {
-    st.rip = (uint64_t)(uintptr_t)child_check_in;
-    st.ursp = stack + kChildStack - 8;
-    st.rbp = 0;
-    st.rdi = (uint64_t)shared;
-    kr = thread_set_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st,
-                          i386_THREAD_STATE_COUNT);
-  }
-  if (kr == KERN_SUCCESS)
-    kr = thread_resume(thread);
-  EXPECT_EQ(kr, KERN_SUCCESS);
+  thread_t thread = start_thread_in(child, child_check_in, (long)shared, stack, kChildStack);
+  EXPECT_NE(thread, MACH_PORT_NULL);
 
-  if (kr == KERN_SUCCESS) {
+  if (thread != MACH_PORT_NULL) {
     EXPECT(WAIT_UNTIL(__atomic_load_n(&r->phase, __ATOMIC_ACQUIRE) == 1, 5000));
     EXPECT_EQ(r->bootstrap_kr, KERN_SUCCESS);
     EXPECT_EQ(r->check_in_kr, KERN_SUCCESS);

@@ -19,27 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <test/mach_util.h>
 #include <test/test.h>
 
 /* --- Helpers --- */
 
-#define KR_OK(call) ASSERT_EQ((call), KERN_SUCCESS)
 #define PAGE ((vm_size_t)4096)
 #define MiB ((vm_size_t)1 << 20)
 
 /* The host-privileged port: argv[1] of the boot script. */
 static mach_port_t host_priv;
-
-/* size bytes anywhere in our space, or 0 (the failure is recorded). */
-static vm_address_t alloc(vm_size_t size) {
-  vm_address_t a = 0;
-  kern_return_t kr = vm_allocate(mach_task_self(), &a, size, TRUE);
-  if (kr != KERN_SUCCESS) {
-    test_fail(__FILE__, __LINE__, "vm_allocate(%lu): 0x%x", (unsigned long)size, kr);
-    return 0;
-  }
-  return a;
-}
 
 static void release(vm_address_t a, vm_size_t size) {
   vm_deallocate(mach_task_self(), a, size);
@@ -137,69 +126,6 @@ static vm_statistics_data_t vm_stats(void) {
   return s;
 }
 
-static mach_port_t receive_and_send(void) {
-  mach_port_t name = MACH_PORT_NULL;
-  kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &name);
-  if (kr == KERN_SUCCESS)
-    kr = mach_port_insert_right(mach_task_self(), name, name, MACH_MSG_TYPE_MAKE_SEND);
-  if (kr != KERN_SUCCESS)
-    test_fail(__FILE__, __LINE__, "receive_and_send: 0x%x", kr);
-  return name;
-}
-
-static void destroy(mach_port_t name) { mach_port_destroy(mach_task_self(), name); }
-
-/* Sleeps: a receive that times out on a port nobody sends to. */
-static void msleep(mach_msg_timeout_t ms) {
-  static mach_port_t port;
-  if (port == MACH_PORT_NULL)
-    mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &port);
-  mach_msg_header_t h;
-  mach_msg(&h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof h, port, ms, MACH_PORT_NULL);
-}
-
-/* Starts fn(arg) in a new thread of task (ours or a child's), on the stack
-   [stack, stack + size) of that task: thread_create, thread_set_state (i386_REGS_SEGS_STATE),
-   thread_resume. fn must not return. */
-static thread_t start_thread_in(task_t task, void (*fn)(long), long arg, vm_address_t stack,
-                                vm_size_t size) {
-  thread_t thread = MACH_PORT_NULL;
-  kern_return_t kr = thread_create(task, &thread);
-  struct i386_thread_state st;
-  mach_msg_type_number_t count = i386_THREAD_STATE_COUNT;
-  if (kr == KERN_SUCCESS)
-    kr = thread_get_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st, &count);
-  if (kr == KERN_SUCCESS) {
-    st.rip = (uint64_t)(uintptr_t)fn;
-    st.ursp = stack + size - 8;  // as after a call: %rsp + 8 is 16-aligned
-    st.rbp = 0;
-    st.rdi = (uint64_t)arg;
-    kr = thread_set_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st,
-                          i386_THREAD_STATE_COUNT);
-  }
-  if (kr == KERN_SUCCESS)
-    kr = thread_resume(thread);
-  if (kr != KERN_SUCCESS) {
-    test_fail(__FILE__, __LINE__, "start_thread_in: 0x%x", kr);
-    return MACH_PORT_NULL;
-  }
-  return thread;
-}
-
-/* A thread of our own task on a fresh 64 KiB stack (never freed). */
-enum { kThreadStack = 64 * 1024 };
-static thread_t start_thread(void (*fn)(long), long arg) {
-  vm_address_t stack = alloc(kThreadStack);
-  return stack == 0 ? MACH_PORT_NULL
-                    : start_thread_in(mach_task_self(), fn, arg, stack, kThreadStack);
-}
-
-static void __attribute__((noreturn)) thread_exit(void) {
-  thread_terminate(mach_thread_self());
-  for (;;)
-    msleep(1000);
-}
-
 /* --- Child tasks --- */
 
 /* Set up by the parent in a VM_INHERIT_SHARE page; the child's thread gets its address. */
@@ -217,19 +143,6 @@ struct child_report {
   vm_address_t none_addr;
 };
 enum { kCopyPages = 4, kChildStack = 64 * 1024 };
-
-/* First code of a child: the names cached at start-up are the parent's. */
-static void child_init(void) {
-  mach_task_self_ = (mach_task_self)();
-  // The MIG runtime's table of reply ports is a copy of the parent's: forget what this
-  // thread might match there (its reply port, if any, would be the parent's name).
-  mig_dealloc_reply_port(mig_get_reply_port());
-}
-
-static void __attribute__((noreturn)) child_idle(void) {
-  for (;;)
-    swtch();  // the parent terminates the task
-}
 
 static void child_inherit(long arg) {
   struct child_report *r = (struct child_report *)arg;
