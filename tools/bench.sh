@@ -40,7 +40,8 @@ tsc_mhz=${TSC_MHZ:-$(awk -F: '/^cpu MHz/ {gsub(/ /, "", $2); print $2; exit}' /p
 words="\${host-port} \${device-port} \$(task-create) \$(task-resume)"
 for r in $(seq "$runs"); do
   log=$OUT/mica-run-$r.log
-  "$ROOT/tools/boot.sh" --smp 1 --timeout 120 --log "$log" "$kernel" \
+  # 1 GiB, as the peers (GNU Mach -m 1024, Linux 1G): the VM lines hold up to 80 MiB at once.
+  "$ROOT/tools/boot.sh" --smp 1 --mem 1024 --timeout 300 --log "$log" "$kernel" \
       "$module tsc_mhz=$tsc_mhz $words" > /dev/null 2>&1 || true
   tr -d '\r' < "$log" > "$log.tmp" && mv "$log.tmp" "$log"
   grep -q '^bench-done' "$log" || { note "Mica run $r did not finish; tail of $log:"; tail -20 "$log" >&2; exit 1; }
@@ -100,15 +101,36 @@ mach_reply_port (allocates a receive right)|mach_reply_port_trap|mach_reply_port
 MIG call to the kernel (mach_port_type)|mig_rpc_to_kernel_mach_port_type|mig_rpc_to_kernel_mach_port_type|-
 null IPC RPC round trip, same task (*)|ipc_null_rpc_rtt_same_task|ipc_null_rpc_rtt_same_task|futex_rtt
 null IPC RPC round trip, two tasks (*)|ipc_null_rpc_rtt_cross_task|ipc_null_rpc_rtt_cross_task|pipe_rtt
+RPC with 1 MiB out-of-line, two tasks|ipc_ool_1MiB_rpc_cross_task|-|-
+ same, the server reads every page|ipc_ool_1MiB_rpc_cross_task_read|-|-
 thread_switch handoff round trip|thread_switch_handoff_rtt|-|-
 swtch ping-pong round trip|swtch_yield_rtt|-|-
+vm_allocate 16 MiB|vm_allocate_16MiB|vm_allocate_16MiB|-
+zero-fill fault per page, 16 MiB|zero_fill_fault_per_page_16MiB|zero_fill_fault_per_page_16MiB|anon_fault
+ zero-fill fault, median page|zero_fill_fault_median_page|zero_fill_fault_median_page|-
+ zero-fill fault, 99th percentile page|zero_fill_fault_p99_page|zero_fill_fault_p99_page|-
+vm_deallocate 16 MiB, touched|vm_deallocate_16MiB_touched|vm_deallocate_16MiB_touched|-
+vm_copy 16 MiB, resident|vm_copy_16MiB|vm_copy_16MiB|-
+COW fault per page after vm_copy, 16 MiB (**)|cow_fault_write_dst_after_vm_copy_per_page|cow_fault_write_dst_after_vm_copy_per_page|cow_fault
+ COW fault after vm_copy, median page|cow_fault_dst_after_vm_copy_median_page|cow_fault_dst_after_vm_copy_median_page|-
+ COW fault after vm_copy, 99th perc. page|cow_fault_dst_after_vm_copy_p99_page|cow_fault_dst_after_vm_copy_p99_page|-
+COW fault per page after vm_copy, 64 KiB|cow_fault_dst_after_vm_copy_64KiB_per_page|cow_fault_dst_after_vm_copy_64KiB_per_page|-
+source write after vm_copy, per page|write_src_after_vm_copy_per_page|write_src_after_vm_copy_per_page|-
+task_create(inherit), 16 MiB resident|task_create_inherit_16MiB_resident|task_create_inherit_16MiB_resident|-
+child's COW write fault per page, 16 MiB|child_cow_write_fault_per_page|child_cow_write_fault_per_page|cow_fault
+task_terminate of that child|task_terminate_after_cow|task_terminate_after_cow|-
+fork+exit+wait (***)|task_create_exit_terminate_base|-|fork_exit_wait_base
+fork+exit+wait, 64 MiB resident (***)|task_create_exit_terminate_64MiB|-|fork_exit_wait_64m
+ same, 64 MiB rewritten before each|task_create_exit_terminate_64MiB_rewritten|-|fork_exit_wait_64m
+Mica: child task_terminates itself|task_self_terminate_base|-|-
 Mica: bare trap (mica_cpu_number)|mica_cpu_number_trap|-|-
 Mica: mach_thread_self trap|mach_thread_self_trap|-|-
 Mica: send+receive, own port, 1 trap|ipc_send_receive_self|-|-
 Mica: destroy a receive right (MIG)|mach_port_destroy_receive_right|-|-"
 table() {
   awk -v rows="$ROWS" '
-    { k = $1 " " $2; v[k] = v[k] " " $3 }
+    # Every value in ns (the Linux peer gives its fork lines in us).
+    { k = $1 " " $2; x = $3 * ($4 == "us" ? 1000 : $4 == "ms" ? 1000000 : 1); v[k] = v[k] " " x }
     function med(k,   a, m, i, j, t) {
       if (!(k in v)) return ""
       m = split(substr(v[k], 2), a, " ")
@@ -118,17 +140,19 @@ table() {
     function cell(x) { return x == "" ? "-" : sprintf("%.0f", x) }
     function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "-" : sprintf("%.2f", a / b) }
     END {
-      printf "%-44s %8s %9s %8s %13s %10s\n", "benchmark (ns, median)", "Mica", "GNU Mach", "Linux", "Mica/GNU Mach", "Mica/Linux"
+      printf "%-44s %9s %9s %9s %13s %10s\n", "benchmark (ns, median)", "Mica", "GNU Mach", "Linux", "Mica/GNU Mach", "Mica/Linux"
       n = split(rows, r, "\n")
       for (i = 1; i <= n; i++) {
         split(r[i], f, "|")
         m = med("mica " f[2]); g = med("gnumach " f[3]); l = med("linux " f[4])
-        printf "%-44s %8s %9s %8s %13s %10s\n", f[1], cell(m), cell(g), cell(l), ratio(m, g), ratio(m, l)
+        printf "%-44s %9s %9s %9s %13s %10s\n", f[1], cell(m), cell(g), cell(l), ratio(m, g), ratio(m, l)
       }
     }' "$RAW"
   echo "(*) Header-only request, reply on the send-once right. Linux: a futex wake/wait round"
   echo "    trip between two threads, and a pipe round trip between two processes, on one CPU."
-  echo "    Mica has no two-task figure yet: the second task needs task_create with memory (VM)."
+  echo "(**) Linux: cow_fault is the child's write fault after fork, the closest it has."
+  echo "(***) Mica: task_create(inherit) + thread in the child + task_terminate + dead-name"
+  echo "    notification. Linux: fork + _exit + waitpid. Neither peer has a 1 MiB message line."
   local gm=
   [ -z "$gm_mhz" ] || gm=", GNU Mach calibrates $gm_mhz MHz against host_get_time"
   echo "Runs: $runs per kernel, QEMU TCG, -smp 1. TSC: $tsc_mhz MHz given to Mica" \

@@ -65,7 +65,7 @@ int64_t trap_thread_fork(uint64_t entry, uint64_t arg, uint64_t stack_top) {
 int64_t trap_task_terminate(mach_port_name_t name) {
   Task* task = ipc_name_to_task(name);
   if (!task) return KERN_INVALID_ARGUMENT;
-  task_terminate_internal(task);  // does not return for the caller's own task
+  task_terminate_internal(task);  // the caller's own task: it ends on the way out
   task_release(task);
   return KERN_SUCCESS;
 }

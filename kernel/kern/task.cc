@@ -83,12 +83,15 @@ void task_terminate_internal(Task* task) {
   bool empty;
   {
     IrqSpinGuard g(task->lock);
+    if (!task->active) return;  // already ending
     task->active = false;
     for (Thread* t : task->threads)
       if (t != self) thread_terminate_internal(t);
     empty = task->threads.empty();
   }
-  if (self->task == task) thread_terminate_self();
+  // The caller's own task: its thread ends on its way back to user mode, once the call has
+  // unwound and released what it holds (references, the request message).
+  if (self->task == task) __atomic_store_n(&self->terminate_requested, true, __ATOMIC_RELEASE);
   if (empty) task_free(task);
 }
 

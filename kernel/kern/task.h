@@ -43,8 +43,8 @@ Task* kernel_task();
 // Creates a user task with an empty address map, or with a copy of `parent`'s map made by
 // its inheritance attributes (task_create's inherit_memory). nullptr on shortage.
 Task* task_create(const char* name, VmMap* parent = nullptr);
-// Terminates every thread of `task` and, once the last has gone, frees it. Safe to call on
-// the calling thread's own task (does not return then).
+// Terminates every thread of `task` and, once the last has gone, frees it. On the caller's own
+// task it returns too: the calling thread ends when it next returns to user mode.
 void task_terminate_internal(Task* task);
 // Called when a thread leaves its task; frees the task after its last thread.
 void task_thread_gone(Task* task, Thread* t);

@@ -146,6 +146,10 @@ copy_user:
         leaq    copy_user_fault(%rip), %r8
         movq    %r8, THREAD_FAULT_RECOVER(%rax)
         movq    %rdx, %rcx
+        shrq    $3, %rcx                        /* 8 bytes a step, then the tail */
+        rep movsq
+        movq    %rdx, %rcx
+        andq    $7, %rcx
         rep movsb
         movq    $0, THREAD_FAULT_RECOVER(%rax)
         xorl    %eax, %eax
