@@ -5,6 +5,7 @@
    either. */
 #include <mach.h>
 #include <mach/mach_host.h>
+#include <mach/notify.h>
 #include <mica/host_info.h>
 #include <stdio.h>
 #include <string.h>
@@ -150,6 +151,56 @@ TEST(fork_cycles_leave_nothing) {
   /* No more pages held than the data (and what zones keep) needs. */
   EXPECT(after.free_pages + 64 >= before.free_pages);
   vm_deallocate(mach_task_self(), data, 64 * vm_page_size);
+}
+
+/* The child's thread: it touches some of the inherited memory, then ends its own task. */
+static volatile char *self_data;
+static void self_terminating_child(long pages) {
+  child_init();
+  for (long i = 0; i < pages; i++) self_data[i * vm_page_size] = 1;
+  task_terminate(mach_task_self());
+  for (;;) child_idle();  /* not reached: the task ends on the way out of the call */
+}
+
+/* Children that end themselves with task_terminate(mach_task_self()) leave nothing either:
+   not their memory, not the request that killed them, not their threads. */
+TEST(self_terminating_children_leave_nothing) {
+  vm_address_t data = alloc(16 * vm_page_size);
+  self_data = (volatile char *)data;
+  vm_address_t stack = alloc(kThreadStack);
+  msleep(1);  /* msleep keeps a port of its own from its first call on */
+  struct mica_kernel_counters before = counters();
+  for (int i = 0; i < 20; i++) {
+    task_t child = MACH_PORT_NULL;
+    ASSERT_EQ(task_create(mach_task_self(), TRUE, &child), KERN_SUCCESS);
+    mach_port_t previous = MACH_PORT_NULL, notify = receive_right();
+    ASSERT_EQ(mach_port_request_notification(mach_task_self(), child, MACH_NOTIFY_DEAD_NAME, 0,
+                                             notify, MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
+              KERN_SUCCESS);
+    thread_t thread = start_thread_in(child, self_terminating_child, 16, stack, kThreadStack);
+    ASSERT_NE(thread, MACH_PORT_NULL);
+    /* The child's death: its task port's dead-name notification. */
+    struct {
+      mach_msg_header_t head;
+      char body[64];
+    } n;
+    EXPECT_EQ(mach_msg(&n.head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof n, notify, 5000,
+                       MACH_PORT_NULL),
+              MACH_MSG_SUCCESS);
+    EXPECT_EQ(n.head.msgh_id, MACH_NOTIFY_DEAD_NAME);
+    destroy(notify);
+    /* The dead names: the task's (one reference from our right, one from the
+       notification) and the thread's. */
+    while (mach_port_deallocate(mach_task_self(), child) == KERN_SUCCESS) {
+    }
+    EXPECT_EQ(mach_port_deallocate(mach_task_self(), thread), KERN_SUCCESS);
+  }
+  msleep(50);
+  struct mica_kernel_counters after = counters();
+  EXPECT_SAME_OBJECTS(before, after);
+  EXPECT(after.free_pages + 16 >= before.free_pages);
+  vm_deallocate(mach_task_self(), stack, kThreadStack);
+  vm_deallocate(mach_task_self(), data, 16 * vm_page_size);
 }
 
 /* Bad messages and calls leak nothing. */
