@@ -234,6 +234,9 @@ mach_msg_return_t kmsg_copyin_body(IpcSpace* s, KMsg* k, VmMap* map) {
         mr = MACH_SEND_INVALID_TYPE;
       } else if (is_port_type(name)) {
         mr = copyin_ool_ports(s, map, t, slot);
+        // On failure the slot still holds the user's address: release_rights must not
+        // take it for an array of rights.
+        if (mr != MACH_MSG_SUCCESS) *slot = 0;
         done = data + sizeof(uint64_t);
         return mr == MACH_MSG_SUCCESS;
       } else if (bytes && vm_map_copyin(map, *slot, bytes, t.deallocate(), &copy) != KERN_SUCCESS) {

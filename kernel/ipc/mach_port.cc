@@ -294,6 +294,11 @@ kern_return_t mach_port_insert_right(IpcSpace* s, mach_port_name_t name, Port* p
                                      mach_msg_type_name_t poly_type) {
   if (!s) return KERN_INVALID_TASK;
   if (name == MACH_PORT_NULL || name == MACH_PORT_DEAD) return KERN_INVALID_VALUE;
+  // poly is polymorphic: MIG lets any non-port type through (in a simple message too), and
+  // then poly is the sender's raw data, no right at all. GNU Mach refuses it the same way.
+  if (poly_type != MACH_MSG_TYPE_PORT_RECEIVE && poly_type != MACH_MSG_TYPE_PORT_SEND &&
+      poly_type != MACH_MSG_TYPE_PORT_SEND_ONCE)
+    return KERN_INVALID_VALUE;
   if (!port_valid(poly)) return KERN_INVALID_CAPABILITY;
   IpcGuard g;
   IpcEntry* existing = s->reverse_lookup(poly);

@@ -85,8 +85,20 @@ void task_terminate_internal(Task* task) {
     IrqSpinGuard g(task->lock);
     if (!task->active) return;  // already ending
     task->active = false;
-    for (Thread* t : task->threads)
-      if (t != self) thread_terminate_internal(t);
+    for (Thread* t : task->threads) {
+      if (t == self) continue;
+      if (!t->started) {
+        // Never ran (thread_create without thread_resume): nothing would ever run it to
+        // notice the request, and the task would stay forever. Make it run only to die on
+        // its way to user mode, as thread_terminate does.
+        t->terminate_requested = true;
+        t->started = true;
+        t->suspend_count = 0;
+        thread_start(t);
+      } else {
+        thread_terminate_internal(t);
+      }
+    }
     empty = task->threads.empty();
   }
   // The caller's own task: its thread ends on its way back to user mode, once the call has
