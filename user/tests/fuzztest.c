@@ -25,7 +25,9 @@
    lands on them. It never terminates, suspends, aborts or sets the state of itself.
 
    argv words (after the boot script's ports): seed=N, iters=N (iterations of each fuzz
-   test), trace=N (print every call from iteration N on, to find a reproducer). */
+   test), trace=N (print every call from iteration N on, to find a reproducer), sweep=N
+   (sweep every N iterations, 256 by default, and say after which iterations the counts first
+   left the baseline: sweep=1 finds the one). */
 #include <mach.h>
 #include <mach/mach_host.h>
 #include <mach/notify.h>
@@ -42,6 +44,7 @@
 static uint64_t seed = 20250801;
 static long iterations = 20000;
 static long trace_from = -1; /* -1: no trace */
+static bool resume_garbage = true; /* garbage=0: children's threads never run */
 
 /* --- The PRNG: each iteration of each test has its own stream, derived from the seed, the
    test and the iteration, so that an iteration draws the same numbers whatever the earlier
@@ -183,17 +186,27 @@ static uint64_t arena_writable_end; /* end of the read-only page: nothing of our
 #define PLAYGROUND_SIZE (1ull << 22)
 #define KERNEL_HALF 0xffff800000000000ull
 
+/* Each part of the arena is an allocation of its own, so each has an object of its own. Parts
+   of one allocation would share one object, and a copy-on-write copy of one part (an
+   out-of-line message) would leave a shadow object in front of it that can never collapse
+   (the other parts still refer to the backing object): the object count would stay one up
+   although nothing leaked. */
 static void make_arena(void) {
   vm_address_t a = 0;
-  KR_OK(vm_allocate(self_task, &a, kArenaPages * vm_page_size, TRUE));
+  uint64_t page = vm_page_size;
+  KR_OK(vm_allocate(self_task, &a, kArenaPages * page, TRUE));
+  KR_OK(vm_deallocate(self_task, a, kArenaPages * page));
+  vm_address_t part = a;
+  KR_OK(vm_allocate(self_task, &part, kTouched * page, FALSE));
+  part = a + (kTouched + 1) * page;
+  KR_OK(vm_allocate(self_task, &part, 2 * page, FALSE));
+  part = a + (kTouched + 3) * page;
+  KR_OK(vm_allocate(self_task, &part, page, FALSE));
   arena = (uint8_t *)a;
-  memset(arena, 0, kTouched * vm_page_size);
-  arena[(kTouched + 3) * vm_page_size] = 1;
-  KR_OK(vm_protect(self_task, a + (kTouched + 3) * vm_page_size, vm_page_size, FALSE,
-                   VM_PROT_READ));
-  KR_OK(vm_deallocate(self_task, a + kTouched * vm_page_size, vm_page_size));
-  KR_OK(vm_deallocate(self_task, a + (kTouched + 4) * vm_page_size, vm_page_size));
-  arena_writable_end = a + (kTouched + 4) * vm_page_size;
+  memset(arena, 0, kTouched * page);
+  arena[(kTouched + 3) * page] = 1;
+  KR_OK(vm_protect(self_task, a + (kTouched + 3) * page, page, FALSE, VM_PROT_READ));
+  arena_writable_end = a + (kTouched + 4) * page;
 }
 
 /* A buffer for mach_msg: returns its address and, in *max, how many bytes the kernel may be
@@ -300,6 +313,10 @@ static mach_port_t pool_receiver(void) {
   return MACH_PORT_NULL;
 }
 
+/* The child task of fuzz_kernel_calls, if any. A task lives on when the last right to its
+   port goes, so its name is never given to a random call: only end_child loses it. */
+static mach_port_t child_task = MACH_PORT_NULL;
+
 /* A random name that is not protected: mostly the pool, sometimes null, dead, or a number. */
 static mach_port_t rand_name(void) {
   mach_port_t n;
@@ -311,7 +328,7 @@ static mach_port_t rand_name(void) {
     n = 1 + rnd(96);
   else
     n = rnd32();
-  return name_protected(n) || n == sink ? pool[rnd(kPool)] : n;
+  return name_protected(n) || n == sink || n == child_task ? pool[rnd(kPool)] : n;
 }
 
 /* A random disposition: mostly a valid one, sometimes 0 or garbage. */
@@ -407,7 +424,7 @@ static uint64_t ool_address(uint64_t len, bool dealloc) {
       p = get_scratch() + rnd(kScratchPages * page);
       break;
     case 5:
-      p = (uint64_t)arena + rnd((kTouched + 4) * page);
+      p = get_scratch() + kScratchPages * page - 8 * rnd(64); /* runs past the end */
       break;
     case 6:
       p = chance(50) ? 0 : KERNEL_HALF + rnd64() % (1ull << 40);
@@ -419,7 +436,11 @@ static uint64_t ool_address(uint64_t len, bool dealloc) {
       p = rnd64() & (chance(50) ? 0x00007fffffffffffull : ~0ull);
       break;
   }
-  if (dealloc && p && range_protected(p, len)) p = get_scratch();
+  /* Never our own memory: a copy-on-write copy of part of a region splits its entry, and the
+     pieces stay apart (and a shadow object may stay in front of one of them, see make_arena)
+     although nothing leaked. An address in the kernel half instead: always refused. */
+  (void)dealloc;
+  if (range_protected(p, len)) p = KERNEL_HALF + 8 * rnd(1024);
   return p;
 }
 
@@ -621,7 +642,6 @@ static void fuzz_one_msg(long i) {
                                        rcv_name, timeout, rand_name());
   TRACE(i, "  -> %x\n", mr);
   (void)mr;
-  drop_scratch();
 }
 
 /* --- Part 2: MIG calls and traps with garbage --- */
@@ -654,6 +674,18 @@ static uint64_t rand_size(void) {
   }
 }
 
+/* A random name for the target of a MIG call that is no kernel port: never a send right,
+   since a call to a port of ours would wait forever for its reply (the stubs' receive has no
+   timeout). */
+static mach_port_t bad_target(void) {
+  mach_port_t n = rand_name();
+  mach_port_type_t t = 0;
+  if (mach_port_type(self_task, n, &t) == KERN_SUCCESS &&
+      (t & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_SEND_ONCE)))
+    return chance(50) ? MACH_PORT_NULL : MACH_PORT_DEAD;
+  return n;
+}
+
 /* The target of a call: mostly the port that call is for, sometimes anything. */
 static mach_port_t task_target(mach_port_t child) {
   uint32_t r = rnd(100);
@@ -661,14 +693,12 @@ static mach_port_t task_target(mach_port_t child) {
   if (r < 78 && MACH_PORT_VALID(child)) return child;
   if (r < 84) return self_thread;
   if (r < 88) return self_host;
-  return rand_name();
+  return bad_target();
 }
 
 static vm_prot_t rand_prot(void) { return chance(80) ? (vm_prot_t)rnd(8) : (vm_prot_t)rnd32(); }
 
 /* The VM calls that change memory, on target: never on a protected range of ours. */
-static mach_port_t child_task = MACH_PORT_NULL;
-
 static bool vm_mutation_allowed(mach_port_t target, uint64_t addr, uint64_t size) {
   return (MACH_PORT_VALID(child_task) && target == child_task) || !range_protected(addr, size);
 }
@@ -678,10 +708,30 @@ static void drop_returned(vm_address_t a, vm_size_t size) {
   if (a && size && !range_protected(a, size)) vm_deallocate(self_task, a, size);
 }
 
+/* Terminates the child and waits (1 s at most) for its port to die: a task ends when its
+   last thread has, and the counts are read right after. The threads of a terminated task
+   must run to end: a thread that never ran, or one its task's suspension stopped, is made
+   to run only to end on its way out of the kernel. They may not get a CPU while this
+   thread keeps making kernel calls (seen on 1 and 2 CPUs), hence the wait. */
 static void end_child(void) {
-  if (MACH_PORT_VALID(child_task)) {
-    task_terminate(child_task);
-    mach_port_deallocate(self_task, child_task);
+  if (!MACH_PORT_VALID(child_task)) return;
+  mach_port_t notify = receive_right(), previous = MACH_PORT_NULL;
+  kern_return_t kr = mach_port_request_notification(self_task, child_task, MACH_NOTIFY_DEAD_NAME,
+                                                    0, notify, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                                                    &previous);
+  kern_return_t kt = task_terminate(child_task);
+  if (kr == KERN_SUCCESS) {
+    struct {
+      mach_msg_header_t head;
+      char body[64];
+    } n;
+    mach_msg_return_t mr = mach_msg(&n.head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof n,
+                                    notify, 1000, MACH_PORT_NULL);
+    if (mr != MACH_MSG_SUCCESS) printf("end_child: child %u not dead after 1 s (task_terminate %x)\n", child_task, kt);
+  }
+  destroy(notify);
+  /* The dead name: our reference, and the notification's. */
+  while (mach_port_deallocate(self_task, child_task) == KERN_SUCCESS) {
   }
   child_task = MACH_PORT_NULL;
 }
@@ -803,23 +853,26 @@ static void fuzz_one_call(long i) {
     case 24: {
       vm_offset_t data = 0;
       mach_msg_type_number_t n = 0;
-      vm_address_t a = chance(30) ? (vm_address_t)arena + rnd(kArenaPages * vm_page_size) : rand_addr();
-      kr = vm_read(task, a, chance(50) ? rnd(4 * vm_page_size) : rand_size(), &data, &n);
+      /* Never from our own memory, for the reason ool_address gives. */
+      vm_address_t a = chance(30) ? get_scratch() + rnd(kScratchPages * vm_page_size) : rand_addr();
+      vm_size_t s = chance(50) ? rnd(4 * vm_page_size) : rand_size();
+      if (!vm_mutation_allowed(task, a, s)) break;
+      kr = vm_read(task, a, s, &data, &n);
       if (kr == KERN_SUCCESS) drop_returned(data, n);
       break;
     }
     case 25: {
       vm_address_t a = rand_addr();
       mach_msg_type_number_t n = chance(70) ? rnd(3 * vm_page_size) : rnd32();
-      uint64_t src = chance(70) ? (uint64_t)arena : rand_addr();
-      if (!vm_mutation_allowed(task, a, n)) break;
+      uint64_t src = chance(70) ? get_scratch() + 8 * rnd(64) : rand_addr();
+      if (!vm_mutation_allowed(task, a, n) || range_protected(src, n)) break;
       kr = vm_write(task, a, (vm_offset_t)src, n);
       break;
     }
     case 26: {
-      vm_address_t src = chance(30) ? (vm_address_t)arena : rand_addr(), dst = rand_addr();
+      vm_address_t src = chance(30) ? get_scratch() : rand_addr(), dst = rand_addr();
       vm_size_t s = rand_size();
-      if (!vm_mutation_allowed(task, dst, s)) break;
+      if (!vm_mutation_allowed(task, dst, s) || !vm_mutation_allowed(task, src, s)) break;
       kr = vm_copy(task, src, s, dst);
       break;
     }
@@ -867,7 +920,7 @@ static void fuzz_one_call(long i) {
       /* vm_wire needs the privileged host port, which the fuzz never passes. */
       vm_address_t a = rand_addr();
       vm_size_t s = rand_size();
-      kr = vm_wire(chance(50) ? self_host : rand_name(), task, a, s, rand_prot());
+      kr = vm_wire(chance(50) ? self_host : bad_target(), task, a, s, rand_prot());
       break;
     }
     /* --- Tasks, threads, host: reading calls and the harmless ones --- */
@@ -890,14 +943,14 @@ static void fuzz_one_call(long i) {
     }
     case 35: {
       mach_msg_type_number_t n = chance(80) ? rnd(64) : 1024;
-      kr = host_info(chance(70) ? self_host : rand_name(),
+      kr = host_info(chance(70) ? self_host : bad_target(),
                      chance(60) ? (int)rnd(8) : (chance(50) ? MICA_HOST_KERNEL_COUNTERS : (int)rnd32()),
                      (host_info_t)out, &n);
       break;
     }
     case 36: {
       time_value_t tv;
-      kr = host_get_time(chance(70) ? self_host : rand_name(), &tv);
+      kr = host_get_time(chance(70) ? self_host : bad_target(), &tv);
       break;
     }
     case 37: {
@@ -932,13 +985,13 @@ static void fuzz_one_call(long i) {
     }
     case 42: {
       processor_set_name_t pset = MACH_PORT_NULL;
-      kr = processor_set_default(chance(70) ? self_host : rand_name(), &pset);
+      kr = processor_set_default(chance(70) ? self_host : bad_target(), &pset);
       break;
     }
     case 43: {
       processor_array_t procs = NULL;
       mach_msg_type_number_t n = 0;
-      kr = host_processors(chance(70) ? self_host : rand_name(), &procs, &n);
+      kr = host_processors(chance(70) ? self_host : bad_target(), &procs, &n);
       if (kr == KERN_SUCCESS) drop_returned((vm_address_t)procs, n * sizeof *procs);
       break;
     }
@@ -975,17 +1028,20 @@ static void fuzz_one_call(long i) {
             for (int k = 0; k < 64; k++) out[k] = rnd32();
             thread_set_state(t, chance(80) ? i386_REGS_SEGS_STATE : rnd(8), (thread_state_t)out,
                              chance(80) ? i386_THREAD_STATE_COUNT : rnd(64));
-            if (chance(30)) thread_resume(t); /* it faults at once, or spins: the task ends */
-            if (chance(50)) thread_terminate(t);
+            kern_return_t r1 = chance(30) && resume_garbage ? thread_resume(t) : -1; /* it faults at once, or spins */
+            kern_return_t r2 = chance(50) ? thread_terminate(t) : -1;
+            TRACE(i, "  child thread %u: resume %x terminate %x\n", t, r1, r2);
             mach_port_deallocate(self_task, t);
           }
         } else {
           kr = task_suspend(child_task);
+          TRACE(i, "  task_suspend(child %u)\n", child_task);
         }
       } else {
         kr = chance(50) ? task_create(self_task, chance(50), &child_task)
                         : syscall_task_create(self_task, chance(50), &child_task);
         if (kr != KERN_SUCCESS) child_task = MACH_PORT_NULL;
+        TRACE(i, "  new child %u\n", child_task);
       }
       break;
     }
@@ -1059,6 +1115,9 @@ static void fuzz_one_raw(long i) {
   h->msgh_id = rand_id();
   if ((dest == self_task || dest == self_thread) && id_harmful_to_self(h->msgh_id))
     h->msgh_id = 5000 + (mach_msg_id_t)rnd(1000);
+  /* A grandchild's task port in a reply we may never read would leave a task nobody can
+     terminate. */
+  if (h->msgh_id == 2007) h->msgh_id = 2006;
   uint8_t *end = buf + 2048;
   uint8_t *b = buf + sizeof *h;
   if (chance(60)) {
@@ -1095,17 +1154,43 @@ static void fuzz_one_raw(long i) {
 /* --- The driver --- */
 
 enum { kFuzzMsg = 1, kFuzzCalls = 2, kFuzzRaw = 3, kWarmUp = 8 };
-enum { kSweepEvery = 256 };
+static long sweep_every = 256; /* argv sweep=N: sweep (and compare counts) every N iterations */
+static bool ready;
+static struct mica_kernel_counters baseline;
+
+/* After a sweep: the counts should be the baseline's. The first time they are not in a test,
+   say after which iterations (run with sweep=1 to find the one). */
+static void check_after_sweep(const char *name, long first, long last,
+                              struct mica_kernel_counters *previous, bool *reported) {
+  if (!ready || *reported) return;
+  struct mica_kernel_counters c = counters(), b = *previous;
+  if (c.ports != b.ports || c.port_sets != b.port_sets || c.kmsgs != b.kmsgs ||
+      c.tasks != b.tasks || c.threads != b.threads || c.vm_objects != b.vm_objects ||
+      c.vm_map_entries != b.vm_map_entries || c.vm_maps != b.vm_maps ||
+      c.vm_copies != b.vm_copies) {
+    printf("%s: counts changed by iterations %ld..%ld\n", name, first, last);
+    print_counters("  before", b);
+    print_counters("  after", c);
+    *reported = true;
+  }
+  *previous = c;
+}
 
 static void run(int test, const char *name, long count, void (*one)(long)) {
+  bool reported = false;
+  long since = 0;
+  struct mica_kernel_counters previous = ready ? counters() : baseline;
   for (long i = 0; i < count; i++) {
     rng_iteration(test, i);
     if (i % 8 == 0) pool_refill();
     if (!MACH_PORT_VALID(sink)) sink = receive_right();
     one(i);
-    if (i % kSweepEvery == kSweepEvery - 1) {
+    drop_scratch();
+    if (i % sweep_every == sweep_every - 1) {
       end_child();
       sweep();
+      check_after_sweep(name, since, i, &previous, &reported);
+      since = i + 1;
     }
     if (count >= 1000 && i % (count / 4) == count / 4 - 1) {
       printf("%s: %ld/%ld\n", name, i + 1, count);
@@ -1115,9 +1200,6 @@ static void run(int test, const char *name, long count, void (*one)(long)) {
   end_child();
   sweep();
 }
-
-static bool ready;
-static struct mica_kernel_counters baseline;
 
 static void warm_up(long i) {
   switch (i % 3) {
@@ -1190,6 +1272,8 @@ int main(int argc, char **argv) {
     if (strncmp(argv[i], "seed=", 5) == 0) seed = strtoul(argv[i] + 5, NULL, 0);
     else if (strncmp(argv[i], "iters=", 6) == 0) iterations = strtol(argv[i] + 6, NULL, 0);
     else if (strncmp(argv[i], "trace=", 6) == 0) trace_from = strtol(argv[i] + 6, NULL, 0);
+    else if (strncmp(argv[i], "sweep=", 6) == 0) sweep_every = strtol(argv[i] + 6, NULL, 0);
+    else if (strncmp(argv[i], "garbage=", 8) == 0) resume_garbage = strtol(argv[i] + 8, NULL, 0) != 0;
   }
   return test_main(argc, argv);
 }
