@@ -45,7 +45,10 @@ enum class KObjectType : uint8_t {
   kProcessor,
   kProcessorSet,
   kProcessorSetName,
-  kDevice,  // the device master (device.defs is served with the drivers)
+  kDevice,        // the device master (device.defs is served with the drivers)
+  kDeviceObject,  // an open device (kernel/device/)
+  kMemoryControl, // a memory object's control port: the pager's calls on the kernel (vm/)
+  kMemoryName,    // a memory object's name port (vm_region names it)
 };
 
 struct Port;
