@@ -3,7 +3,7 @@
 # The one launcher of ./mica run, ./mica debug and the system tests.
 #
 # usage: tools/boot.sh [--smp N] [--mem MB] [--timeout SEC] [--log FILE] [--gdb] [--iso]
-#                      [--append 'KERNEL OPTIONS'] KERNEL 'MODULE [ARGS]' ['MODULE [ARGS]'...]
+#                      [--disk FILE]... [--append 'KERNEL OPTIONS'] KERNEL 'MODULE [ARGS]'...
 #
 # A module without ARGS gets GNU Mach's bootstrap words, so the kernel makes it a task:
 #   ${host-port} ${device-port} $(task-create) $(task-resume)
@@ -13,6 +13,8 @@
 # --timeout: QEMU is killed after SEC seconds and boot.sh exits 124. Otherwise the status is
 # QEMU's: with isa-debug-exit, (value written to port 0xf4) * 2 + 1.
 # Status 0 means QEMU saw a reset (with -no-reboot; a triple fault) or a power-off.
+# --disk FILE: FILE (raw) becomes a virtio-blk-pci disk; the kernel names the disks vd0, vd1...
+# in the order given (docs/device.md).
 # --gdb: QEMU waits for gdb on :1234 (-s -S). QEMU_EXTRA: more QEMU arguments, for example
 # QEMU_EXTRA='-d int,cpu_reset -D /tmp/qemu.log' to trace interrupts and resets.
 set -euo pipefail -f           # -f: module arguments are not globs
@@ -23,7 +25,7 @@ BOOT_WORDS="\${host-port} \${device-port} \$(task-create) \$(task-resume)"
 
 usage() { sed -n '5,6p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-smp=1 mem=128 timeout= log= gdb=0 iso=0 append=
+smp=1 mem=128 timeout= log= gdb=0 iso=0 append= disks=()
 while [ $# -gt 0 ]; do
   case $1 in
     --smp) smp=${2:?}; shift 2 ;;
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
     --gdb) gdb=1; shift ;;
     --append) append=${2:?}; shift 2 ;;
     --iso) iso=1; shift ;;
+    --disk) disks+=("${2:?}"); shift 2 ;;
     -h|--help) usage ;;
     --) shift; break ;;
     -*) echo "boot.sh: unknown option $1" >&2; usage ;;
@@ -51,6 +54,15 @@ trap cleanup EXIT
 # line, which then carries only what the kernel prints.
 args=(-m "$mem" -smp "$smp" -cpu "$QEMU_CPU" -display none -no-reboot -monitor none -nic none
       -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+
+# Each disk on its own PCI slot, in order, so that the kernel's bus scan finds them as given.
+# QEMU's -drive takes "file=NAME" with commas doubled.
+for i in "${!disks[@]}"; do
+  disk=${disks[$i]}
+  [ -f "$disk" ] || { echo "boot.sh: no disk $disk" >&2; exit 2; }
+  args+=(-drive "file=${disk//,/,,},format=raw,if=none,id=disk$i"
+         -device "virtio-blk-pci,drive=disk$i,addr=$(printf '0x%x' $((8 + i)))")
+done
 
 if [ "$iso" = 1 ]; then
   # GRUB takes each word of a module line as one argument and quotes nothing for the

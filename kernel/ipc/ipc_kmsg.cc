@@ -161,9 +161,11 @@ void kmsg_free(KMsg* k) {
 }
 
 void kmsg_destroy(KMsg* k) {
-  release_rights(k, k->data() + k->size());
+  kmsg_release_rights(k);
   kmsg_free(k);
 }
+
+void kmsg_release_rights(KMsg* k) { release_rights(k, k->data() + k->size()); }
 
 mach_msg_return_t kmsg_copyin_header(IpcSpace* s, KMsg* k) {
   KMsgHeader* h = k->header();

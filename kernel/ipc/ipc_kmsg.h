@@ -75,6 +75,8 @@ KMsg* kmsg_alloc(uint32_t size);
 void kmsg_free(KMsg* k);
 // Releases every right and port the message holds, then frees it. IPC lock held.
 void kmsg_destroy(KMsg* k);
+// Releases every right, port and out-of-line region the message holds, leaving the buffer.
+void kmsg_release_rights(KMsg* k);
 
 // Number of kernel messages alive, for tests.
 uint64_t kmsg_count();

@@ -2,6 +2,7 @@
 
 #include <mach/mig_errors.h>
 
+#include "device/ds_routines.h"
 #include "ipc/ipc_right.h"
 
 extern "C" {
@@ -54,12 +55,14 @@ KMsg* ipc_kobject_server(KMsg* request) {
   return reply;
 }
 
+void ipc_kobject_no_senders(Port* port) {
+  if (port->kotype == KObjectType::kDeviceObject) device_no_senders(port);
+}
+
 // Conversions for objects Mica does not serve as ports yet: the processor and processor-set
-// calls (one default set, to come with mach_host.defs' processor_set calls) and the VM calls
-// on memory objects (with external pagers). A null object makes the MIG server answer with the
+// calls (one default set, to come with mach_host.defs' processor_set calls). A null object makes the MIG server answer with the
 // routine's error, or MIG's default MIG_EOPNOTSUPP.
 extern "C" {
-void* vm_object_lookup(Port*) { return nullptr; }
 void* convert_port_to_processor(Port*) { return nullptr; }
 void* convert_port_to_pset(Port*) { return nullptr; }
 void* convert_port_to_pset_name(Port*) { return nullptr; }

@@ -6,6 +6,7 @@
 #include "kern/sched.h"
 #include "kern/zalloc.h"
 #include "lib/new.h"
+#include "vm/vm_pager.h"
 
 SpinLock ipc_lock;
 
@@ -46,12 +47,19 @@ void port_make_send(Port* p) {
 
 void port_copy_send(Port* p) { ++p->srights; }
 
+// Kernel objects that end with their last send right (open devices): ipc_kobject.cc, in the
+// kernel only; the host tests have none.
+[[gnu::weak]] void ipc_kobject_no_senders(Port* p);
+
 void port_release_send(Port* p) {
   kassert(p->srights > 0);
   if (--p->srights == 0 && p->active && p->nsrequest) {
     Port* notify = p->nsrequest;
     p->nsrequest = nullptr;
     notify_no_senders(notify, p->mscount);
+  } else if (p->srights == 0 && p->active && p->kotype != KObjectType::kNone &&
+             ipc_kobject_no_senders) {
+    ipc_kobject_no_senders(p);
   }
   port_release(p);
 }
@@ -118,6 +126,7 @@ void port_destroy(Port* p) {
   p->active = false;
   if (p->pset) pset_remove(p);
   p->receiver = nullptr;
+  if (p->pager_object) vm_pager_port_died(p);
   // Senders waiting for room and receivers waiting for messages find it dead.
   thread_wakeup(p);
   thread_wakeup(&p->qlimit);

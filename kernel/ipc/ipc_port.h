@@ -18,6 +18,7 @@
 
 struct IpcSpace;
 struct PortSet;
+struct VmObject;
 
 extern SpinLock ipc_lock;
 
@@ -86,6 +87,10 @@ struct Port {
   Port* nsrequest = nullptr;  // no-senders notification (send-once right)
   Port* pdrequest = nullptr;  // port-destroyed notification (send-once right)
   IntrusiveList<DeadNameRequest, &DeadNameRequest::link> dnrequests;
+
+  // When this port is a memory object (vm_map'ed), the kernel's object that caches its data
+  // (vm/vm_pager.h). Its death cuts the object from its pager.
+  VmObject* pager_object = nullptr;
 
   QueueLink all_link;
 };

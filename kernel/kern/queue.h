@@ -28,6 +28,11 @@ class IntrusiveList {
   // First / last element, or nullptr when the list is empty.
   T* front() const { return head_ ? from_link(head_) : nullptr; }
   T* back() const { return tail_ ? from_link(tail_) : nullptr; }
+  // The element after `t` (on this list), or nullptr at the end.
+  T* next(const T* t) const {
+    QueueLink* l = (t->*Link).next;
+    return l ? from_link(l) : nullptr;
+  }
 
   // Appends `t`, which must not be on this list (or any list through the same link).
   void push_back(T* t) {

@@ -7,13 +7,17 @@
 #include "arch/x86_64/selftest.h"
 #include "arch/x86_64/serial.h"
 #include "arch/x86_64/smp.h"
+#include "device/ds_routines.h"
 #include "kern/bootstrap.h"
 #include "kern/host.h"
 #include "kern/log.h"
 #include "kern/processor.h"
 #include "kern/sched.h"
 #include "kern/task.h"
+#include "kern/sched_pri.h"
+#include "kern/thread.h"
 #include "vm/vm_page.h"
+#include "vm/vm_pager.h"
 #include "vm/vm_resident.h"
 
 namespace {
@@ -55,7 +59,11 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t info_pa) {
   host_init();
   apic_init_cpu(1'000'000'000 / kTickNs);
   smp_start();
+  device_init();
   task_set_all_exited_hook(all_tasks_exited);
+  Thread* pager = kernel_thread_create("vm_pager", vm_pager_thread, nullptr, kBasePriSystem);
+  if (!pager) panic("no memory for the pager thread");
+  thread_start(pager);
   if (boot_option(boot_info, "mica.test_kernel_fault")) selftest_kernel_fault(2);
   if (boot_option(boot_info, "mica.selftest")) arch_selftest();
   if (bootstrap_start_modules(boot_info) == 0) {

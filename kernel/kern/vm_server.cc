@@ -6,8 +6,11 @@
 #include <mach/vm_statistics.h>
 
 #include "ipc/ipc_port.h"
+#include "ipc/ipc_right.h"
 #include "kern/task.h"
 #include "vm/vm_map.h"
+#include "vm/vm_object.h"
+#include "vm/vm_pager.h"
 #include "vm/vm_user.h"
 
 // The C++ VM layer (vm_user.h) has the same names: the MIG entry points get their C symbols
@@ -129,11 +132,32 @@ kern_return_t mig_vm_map(VmMap* map, vm_offset_t* address, vm_size_t size, vm_of
                      boolean_t anywhere, Port* memory_object, vm_offset_t offset,
                      boolean_t copy, vm_prot_t cur, vm_prot_t max, vm_inherit_t inh) {
   if (!map) return KERN_INVALID_ARGUMENT;
-  // Memory objects with pagers arrive with external memory management (issue 6).
-  if (memory_object) return KERN_INVALID_ARGUMENT;
+  VmObject* object = nullptr;
+  if (memory_object) {
+    // The object takes a send right of its own; the message's right is the routine's to
+    // release on success only (on failure the server destroys the request with it).
+    {
+      IpcGuard g;
+      if (!port_valid(memory_object)) return KERN_INVALID_ARGUMENT;
+      port_copy_send(memory_object);
+      port_reference(memory_object);
+    }
+    kern_return_t kr = vm_pager_object_for(memory_object, &object);
+    if (kr != KERN_SUCCESS) {
+      IpcGuard g;
+      port_release_send(memory_object);
+      return kr;
+    }
+  }
   vaddr_t a = *address;
   kern_return_t kr =
-      ::vm_map(map, &a, size, mask, anywhere != 0, nullptr, offset, copy != 0, cur, max, inh);
+      ::vm_map(map, &a, size, mask, anywhere != 0, object, offset, copy != 0, cur, max, inh);
+  if (object) vm_object_deallocate(object);  // the map took its own reference, or failed
+  if (kr != KERN_SUCCESS) return kr;
+  if (memory_object) {
+    IpcGuard g;
+    port_release_send(memory_object);
+  }
   *address = a;
   return kr;
 }

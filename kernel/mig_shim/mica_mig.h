@@ -64,5 +64,7 @@ void vm_object_deallocate(vm_object_t object);
 /* A message with a port to itself (receive right inside its own message) is refused. */
 boolean_t ipc_port_check_circularity(ipc_port_t port, ipc_port_t dest);
 #define null_conversion(x) (x)
+/* KernelUser stubs (messages the kernel sends, e.g. to pagers): kernel/ipc/ipc_kernel_send.cc. */
+mach_msg_return_t mach_msg_send_from_kernel(mach_msg_header_t *msg, mach_msg_size_t size);
 
 #endif

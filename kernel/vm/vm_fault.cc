@@ -3,16 +3,43 @@
 
 #include "kern/assert.h"
 #include "kern/lock.h"
+#include "kern/sched.h"
 #include "machine/cpu.h"
 #include "machine/pmap.h"
 #include "vm/vm_map.h"
 #include "vm/vm_object.h"
+#include "vm/vm_pager.h"
 #include "vm/vm_resident.h"
 
 namespace {
 
-// Internal result: the page met was busy; drop every lock and try again.
-constexpr kern_return_t kFaultRetry = -1;
+// Internal results of fault_page (never returned to callers of vm_fault): drop every lock,
+// then wait (assert_wait is done: block), or send the pager a request, and try again.
+constexpr kern_return_t kFaultWait = -1;
+constexpr kern_return_t kFaultRequestData = -2;
+constexpr kern_return_t kFaultRequestUnlock = -3;
+
+// What the caller of fault_page does once its locks are gone: the object it waits on or
+// sends a request for (with a reference), and when it stops waiting.
+struct FaultWork {
+  bool may_wait = false;   // the caller can drop its locks and wait (vm_fault)
+  uint64_t deadline = 0;   // arch_time_ns() value after which a wait for a pager fails
+  VmObject* object = nullptr;
+  uint64_t offset = 0;
+  vm_prot_t access = VM_PROT_NONE;
+};
+
+// Waits on `object` (locked) until the deadline; the caller blocks once its locks are gone.
+kern_return_t wait_on(VmObject* object, uint64_t offset, FaultWork* w) {
+  if (!w->may_wait) return KERN_MEMORY_ERROR;
+  uint64_t now = arch_time_ns();
+  if (now >= w->deadline) return KERN_MEMORY_ERROR;
+  ++object->ref_count;
+  w->object = object;
+  w->offset = offset;
+  assert_wait(object, w->deadline - now);
+  return kFaultWait;
+}
 
 // Makes the entry's object its own before it is written: untouched memory gets an object,
 // and a copy-on-write entry either takes its object over (nobody else refers to it any more)
@@ -43,8 +70,11 @@ kern_return_t prepare_entry(VmMapEntry* e, bool for_write) {
 
 }  // namespace
 
-kern_return_t vm_fault_entry_locked(VmMap* map, VmMapEntry* e, vaddr_t va,
-                                    vm_prot_t fault_type, bool wire, VmPage** page_out) {
+namespace {
+
+// The fault on page `va` of entry `e`, map locked. See FaultWork for the internal results.
+kern_return_t fault_page(VmMap* map, VmMapEntry* e, vaddr_t va, vm_prot_t fault_type, bool wire,
+                         VmPage** page_out, FaultWork* w) {
   vm_count(&VmCounters::faults);
   // A write, or a wiring, needs the page in the entry's own object.
   bool own_page = (fault_type & VM_PROT_WRITE) || wire;
@@ -58,12 +88,48 @@ kern_return_t vm_fault_entry_locked(VmMap* map, VmMapEntry* e, vaddr_t va,
   {
     VmChainWalk walk(top);
     VmPage* p = walk.find(offset);
-    if (p && (p->vm_flags & kVmPageBusy)) return kFaultRetry;
+    if (p && (p->vm_flags & kVmPageError)) {
+      // The pager answered data_error: this fault fails, the next one asks again.
+      vm_page_free_tabled(p);
+      return KERN_MEMORY_ERROR;
+    }
+    if (p && (p->vm_flags & kVmPageBusy)) return wait_on(walk.owner(), p->offset, w);
+    if (!p && walk.pager_owner()) {
+      // The pager has the page: ask for it, then wait for the answer.
+      VmObject* po = walk.pager_owner();
+      uint64_t poff = walk.pager_offset();
+      if (po->pager_dead) return KERN_MEMORY_ERROR;
+      if (!po->pager_ready) return wait_on(po, poff, w);
+      if (!w->may_wait) return KERN_MEMORY_ERROR;
+      VmPage* placeholder = vm_page_alloc_for(po, poff);
+      if (!placeholder) return KERN_RESOURCE_SHORTAGE;
+      placeholder->vm_flags |= kVmPageBusy | kVmPageAbsent;
+      ++po->ref_count;
+      w->object = po;
+      w->offset = poff;
+      w->access = fault_type & (VM_PROT_READ | VM_PROT_WRITE);
+      return kFaultRequestData;
+    }
+    if (p && walk.owner()->pager) {
+      // Accesses the pager has locked need its unlock first.
+      unsigned locked = vm_page_locked(p) & fault_type;
+      if (own_page && walk.owner() == top) locked |= vm_page_locked(p) & VM_PROT_WRITE;
+      if (locked) {
+        if ((vm_page_unlock_asked(p) & locked) == locked) return wait_on(walk.owner(), p->offset, w);
+        if (!w->may_wait) return KERN_MEMORY_ERROR;
+        p->vm_flags |= static_cast<uint16_t>(locked << kVmPageUnlockShift);
+        ++walk.owner()->ref_count;
+        w->object = walk.owner();
+        w->offset = p->offset;
+        w->access = locked;
+        return kFaultRequestUnlock;
+      }
+    }
     vm_prot_t prot = e->protection;
     VmPage* m;
     if (!p) {
-      // No object of the chain has the page (and none has a pager yet): zero fill, in the
-      // entry's own object whatever the access.
+      // No object of the chain has the page, and no pager: zero fill, in the entry's own
+      // object whatever the access.
       m = vm_page_alloc_for(top, offset);
       if (!m) return KERN_RESOURCE_SHORTAGE;
       vm_page_zero_fill(m);
@@ -87,6 +153,13 @@ kern_return_t vm_fault_entry_locked(VmMap* map, VmMapEntry* e, vaddr_t va,
       vm_page_activate(m);
     }
     if (e->needs_copy) prot &= ~VM_PROT_WRITE;
+    if (m->object->pager) {
+      // A pager's page: never more than the pager allows. It is writable only after a write
+      // fault, which marks it dirty, so that clean pages are never sent back.
+      prot &= ~static_cast<vm_prot_t>(vm_page_locked(m));
+      if (!(fault_type & VM_PROT_WRITE)) prot &= ~VM_PROT_WRITE;
+      if (prot & VM_PROT_WRITE) m->vm_flags |= kVmPageDirty;
+    }
     // The page's owner is locked, so it cannot be freed before the pmap holds it.
     if (!pmap_enter(map->pmap, va, vm_page_to_phys(m), static_cast<unsigned>(prot)))
       return KERN_RESOURCE_SHORTAGE;
@@ -98,19 +171,51 @@ kern_return_t vm_fault_entry_locked(VmMap* map, VmMapEntry* e, vaddr_t va,
   return KERN_SUCCESS;
 }
 
+}  // namespace
+
+kern_return_t vm_fault_entry_locked(VmMap* map, VmMapEntry* e, vaddr_t va,
+                                    vm_prot_t fault_type, bool wire, VmPage** page_out) {
+  // With the map locked nobody can wait for a pager (the pager may need this map): a page
+  // a pager has yet to supply fails the caller.
+  FaultWork w;
+  return fault_page(map, e, va, fault_type, wire, page_out, &w);
+}
+
 kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool change_wiring) {
   vaddr_t va = trunc_page(addr);
+  FaultWork w;
+  w.may_wait = true;
+  w.deadline = arch_time_ns() + kPagerReplyBoundNs;
   while (true) {
+    kern_return_t kr;
     {
       IrqSpinGuard g(map->lock);
       VmMapEntry* e;
       if (!vm_map_lookup_entry_locked(map, va, &e)) return KERN_INVALID_ADDRESS;
       if ((fault_type & e->protection) != fault_type) return KERN_PROTECTION_FAILURE;
-      kern_return_t kr = vm_fault_entry_locked(map, e, va, fault_type, change_wiring, nullptr);
-      if (kr != kFaultRetry) return kr;
+      w.object = nullptr;
+      kr = fault_page(map, e, va, fault_type, change_wiring, nullptr, &w);
+      if (kr >= 0) return kr;
     }
-    // A busy page: its filler runs without our locks and will finish.
-    arch_cpu_relax();
+    // No lock held from here: the pager's answer comes through other threads.
+    VmObject* object = w.object;
+    switch (kr) {
+      case kFaultRequestData:
+        vm_count(&VmCounters::pageins);
+        vm_pager_request(object, w.offset, w.access);
+        break;
+      case kFaultRequestUnlock:
+        vm_pager_request_unlock(object, w.offset, w.access);
+        break;
+      default:
+        if (thread_block() == WaitResult::kTimedOut) {
+          vm_pager_request_timed_out(object, w.offset);
+          vm_object_deallocate(object);
+          return KERN_MEMORY_ERROR;
+        }
+        break;
+    }
+    vm_object_deallocate(object);
   }
 }
 
@@ -145,9 +250,7 @@ namespace {
 kern_return_t wire_entry_pages(VmMap* map, VmMapEntry* e, vm_prot_t access) {
   for (vaddr_t va = e->start; va < e->end; va += kPageSize) {
     kern_return_t kr;
-    do {
-      kr = vm_fault_entry_locked(map, e, va, access, true, nullptr);
-    } while (kr == kFaultRetry);
+    kr = vm_fault_entry_locked(map, e, va, access, true, nullptr);
     if (kr != KERN_SUCCESS) {
       if (va > e->start) {
         IrqSpinGuard og(e->object->lock);

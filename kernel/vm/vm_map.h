@@ -203,6 +203,11 @@ void vm_map_copy_discard(VmMapCopy* copy);
 // fresh pages of a new object. nullptr on shortage.
 VmMapCopy* vm_map_copy_from_kernel(const void* data, vm_size_t len);
 
+// Reads bytes [pos, pos + len) of the copy's data into kernel memory `dst`. Pages no object
+// holds (untouched memory, or a pager's pages not resident) read as zeros. Takes the locks of
+// the copy's objects, one chain at a time.
+void vm_map_copy_read(VmMapCopy* copy, vm_size_t pos, void* dst, vm_size_t len);
+
 // Host tests: frees the zones of maps, entries and copies (none may be in use).
 void vm_map_zones_destroy();
 void vm_map_copy_zone_destroy();

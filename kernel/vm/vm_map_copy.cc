@@ -306,3 +306,27 @@ VmMapCopy* vm_map_copy_from_kernel(const void* data, vm_size_t len) {
   }
   return copy;
 }
+
+void vm_map_copy_read(VmMapCopy* copy, vm_size_t pos, void* dst, vm_size_t len) {
+  auto* out = static_cast<uint8_t*>(dst);
+  vaddr_t addr = copy->offset + pos;
+  VmMapEntry* e = copy->entries.first;
+  while (len > 0) {
+    while (e && e->end <= addr) e = e->next;
+    vm_size_t n = kPageSize - (addr & (kPageSize - 1));
+    if (n > len) n = len;
+    const uint8_t* src = nullptr;
+    if (e && e->start <= addr && e->object) {
+      VmChainWalk walk(e->object);
+      VmPage* p = walk.find(trunc_page(e->offset + (addr - e->start)));
+      if (p && !(p->vm_flags & kVmPageBusy)) {
+        src = static_cast<const uint8_t*>(vm_page_to_virt(p)) + (addr & (kPageSize - 1));
+        memcpy(out, src, n);
+      }
+    }
+    if (!src) memset(out, 0, n);
+    out += n;
+    addr += n;
+    len -= n;
+  }
+}

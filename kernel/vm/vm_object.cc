@@ -4,6 +4,7 @@
 #include "kern/assert.h"
 #include "kern/zalloc.h"
 #include "lib/new.h"
+#include "vm/vm_pager.h"
 #include "vm/vm_resident.h"
 
 namespace {
@@ -97,6 +98,11 @@ bool try_collapse_locked(VmObject* backing) {
 
 }  // namespace
 
+void vm_object_free_dead(VmObject* object) {
+  VmObject* backing = terminate(object);
+  kassert(backing == nullptr);
+}
+
 void vm_object_bootstrap() {}
 
 void vm_object_zone_destroy() { g_object_zone.destroy(); }
@@ -127,6 +133,11 @@ void vm_object_deallocate(VmObject* object) {
         if (!dead) return;
       } else {
         object->terminating = true;
+        if (object->pager) {
+          // Its data goes back to the pager first, from a thread that may send messages.
+          vm_pager_object_dying(object);
+          return;
+        }
       }
     }
     // Dead, by termination or collapse: free it and drop what it held on its backing object
@@ -246,6 +257,7 @@ VmChainWalk::~VmChainWalk() {
 void VmChainWalk::drop_lower() {
   if (owner_ != top_) owner_->lock.unlock();
   owner_ = top_;
+  at_pager_ = false;
 }
 
 VmPage* VmChainWalk::find(uint64_t offset) {
@@ -261,6 +273,13 @@ VmPage* VmChainWalk::find(uint64_t offset) {
       }
     } else {
       break;
+    }
+    if (o->pager) {
+      // The pager has the page; its object stays locked for the caller to ask for it.
+      owner_ = o;
+      at_pager_ = true;
+      pager_offset_ = off;
+      return nullptr;
     }
     VmObject* next = o->shadow;
     if (!next) break;

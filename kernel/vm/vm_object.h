@@ -34,6 +34,8 @@
 #include "kern/queue.h"
 #include "vm/vm_page.h"
 
+struct Port;
+
 // How copies of an object are made (Mach's MEMORY_OBJECT_COPY_*, reduced to what exists).
 enum class VmCopyStrategy : uint8_t {
   kSymmetric,  // anonymous memory: copy-on-write through shadow objects
@@ -59,11 +61,27 @@ struct VmObject {
   // Mapped directly (read/write) by several entries: VM_INHERIT_SHARE (guarded by lock).
   bool shared = false;
   bool terminating = false;  // reference count reached zero (guarded by lock)
-  // The memory object (external pager) behind this object; nullptr for anonymous memory,
-  // which is zero-filled on first touch. Set by the external memory management layer.
-  void* pager = nullptr;
+  // The memory object (external pager) behind this object, as a send right the object holds;
+  // nullptr for anonymous memory, which is zero-filled on first touch (vm/vm_pager.h).
+  // Set once at creation, cleared when the object is cut from its pager (guarded by lock).
+  Port* pager = nullptr;
+  // The kernel's receive rights given to the pager by memory_object_init: the control port
+  // (the pager's calls on this object) and the name port (vm_region's name for it).
+  Port* pager_control = nullptr;
+  Port* pager_name = nullptr;
+  // memory_object_ready has come (faults wait for it; guarded by lock).
+  bool pager_ready = false;
+  // Keep the pages after the last mapping goes, until memory is needed (guarded by lock).
+  bool can_cache = false;
+  // The pager is gone (dead port, memory_object_destroy, protocol failure): pages it did not
+  // supply fault with KERN_MEMORY_ERROR (guarded by lock).
+  bool pager_dead = false;
+  // The MEMORY_OBJECT_COPY_* the pager asked for (reported back by get_attributes).
+  int pager_copy_strategy = 0;
   // Pager operations under way (data requests...); a collapse waits for none (guarded by lock).
   uint32_t paging_in_progress = 0;
+  // On the pager thread's queue of objects to terminate (vm_pager.cc).
+  QueueLink pager_link;
 };
 
 // A new anonymous object of `size` bytes (rounded up to pages) with one reference, no pages.
@@ -122,13 +140,25 @@ class VmChainWalk {
   VmPage* find(uint64_t offset);
   VmObject* top() const { return top_; }
   VmObject* owner() const { return owner_; }
+  // After a find() that returned nullptr: the object with a pager where the search stopped
+  // (an object with a pager is the end of its chain for pages it does not hold), locked for
+  // the guard's lifetime, and the page's offset in it; nullptr when no pager has the page.
+  VmObject* pager_owner() const { return at_pager_ ? owner_ : nullptr; }
+  uint64_t pager_offset() const { return pager_offset_; }
 
  private:
   void drop_lower();
   VmObject* top_;
   VmObject* owner_;  // locked (top_ or a backing object)
+  bool at_pager_ = false;
+  uint64_t pager_offset_ = 0;
   IrqState irq_;
 };
+
+// Frees an object whose reference count reached zero and that nobody can reach any more:
+// its pages (mapped nowhere) and the structure. For vm_pager.cc, which terminates objects
+// with pagers after their data went back. The object must shadow nothing.
+void vm_object_free_dead(VmObject* object);
 
 // Per-boot set-up and, for the host tests, tear-down (no object may be alive).
 void vm_object_bootstrap();

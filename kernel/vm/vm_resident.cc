@@ -99,6 +99,11 @@ VmPage* vm_page_lookup(VmObject* object, uint64_t offset) {
 VmPage* vm_page_alloc_for(VmObject* object, uint64_t offset) {
   VmPage* p = vm_page_grab();
   if (!p) return nullptr;
+  vm_page_insert(p, object, offset);
+  return p;
+}
+
+void vm_page_insert(VmPage* p, VmObject* object, uint64_t offset) {
   p->object = object;
   p->offset = offset;
   p->wire_count = 0;
@@ -109,7 +114,6 @@ VmPage* vm_page_alloc_for(VmObject* object, uint64_t offset) {
   hash_insert_locked(p);
   g_active.push_back(p);
   ++g_resident;
-  return p;
 }
 
 void vm_page_free_tabled(VmPage* p) {

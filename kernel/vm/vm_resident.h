@@ -26,6 +26,24 @@ inline constexpr uint16_t kVmPageInactive = 1u << 2;  // on the inactive queue
 // must drop its locks and wait, never map it. With kVmPageAbsent, the pager had no data.
 inline constexpr uint16_t kVmPageBusy = 1u << 3;
 inline constexpr uint16_t kVmPageAbsent = 1u << 4;
+// The pager answered a request for the page with memory_object_data_error: the next fault
+// that finds it fails with KERN_MEMORY_ERROR and frees it.
+inline constexpr uint16_t kVmPageError = 1u << 5;
+// The page may differ from its pager's copy (it was mapped writable): it must be returned
+// with memory_object_data_return before it is dropped.
+inline constexpr uint16_t kVmPageDirty = 1u << 6;
+// The pager keeps no copy (data_supply with precious): returned even when clean.
+inline constexpr uint16_t kVmPagePrecious = 1u << 7;
+// Accesses the pager has locked (memory_object_lock_request, data_supply's lock_value), and
+// those an unlock has been asked for: VM_PROT_* bits at these shifts.
+inline constexpr unsigned kVmPageLockShift = 8;
+inline constexpr unsigned kVmPageUnlockShift = 11;
+inline constexpr uint16_t kVmPageLockMask = 7u << kVmPageLockShift;
+inline constexpr uint16_t kVmPageUnlockMask = 7u << kVmPageUnlockShift;
+inline unsigned vm_page_locked(const VmPage* p) { return (p->vm_flags >> kVmPageLockShift) & 7u; }
+inline unsigned vm_page_unlock_asked(const VmPage* p) {
+  return (p->vm_flags >> kVmPageUnlockShift) & 7u;
+}
 
 // Counters of the VM system: what vm_statistics reports and what the tests check. Every field
 // counts events since vm_resident_bootstrap, except the *_alive and *_count gauges.
@@ -69,6 +87,10 @@ VmPage* vm_page_lookup(VmObject* object, uint64_t offset);
 // Allocates a page and tables it at (object, offset), on the active queue. Its contents are
 // not cleared. nullptr on memory shortage. Caller holds object's lock; no page may be there.
 VmPage* vm_page_alloc_for(VmObject* object, uint64_t offset);
+
+// Tables a page from vm_page_grab at (object, offset), on the active queue, as
+// vm_page_alloc_for does. Caller holds object's lock; no page may be there.
+void vm_page_insert(VmPage* page, VmObject* object, uint64_t offset);
 
 // Untables `page` from its object and gives it back to the allocator. It must be mapped in no
 // pmap; a wired page loses its wirings. Caller holds the object's lock.

@@ -3,6 +3,10 @@
 #include <stdint.h>
 
 inline constexpr uint8_t kVectorTimer = 0x20;
+// Device interrupts (MSI-X messages): kernel/device/interrupt.h hands them out. Above the
+// legacy PICs' 0x50-0x5f, where pic_disable parks them.
+inline constexpr uint8_t kVectorDeviceFirst = 0x60;
+inline constexpr uint8_t kVectorDeviceCount = 16;
 inline constexpr uint8_t kVectorReschedule = 0xf1;
 inline constexpr uint8_t kVectorTlb = 0xf2;
 inline constexpr uint8_t kVectorStop = 0xf3;

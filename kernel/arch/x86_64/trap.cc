@@ -5,6 +5,7 @@
 #include "arch/x86_64/io.h"
 #include "arch/x86_64/pmap_x86.h"
 #include "arch/x86_64/trap_frame.h"
+#include "device/interrupt.h"
 #include "kern/log.h"
 #include "kern/processor.h"
 #include "kern/sched.h"
@@ -149,6 +150,9 @@ extern "C" void trap_dispatch(TrapFrame* f) {
     arch_halt();
   } else if (v == kVectorSpurious) {
     return;
+  } else if (v >= kVectorDeviceFirst && v < kVectorDeviceFirst + kVectorDeviceCount) {
+    device_interrupt(static_cast<uint8_t>(v));
+    apic_eoi();
   } else {
     apic_eoi();
     klog("unexpected interrupt %lu", v);

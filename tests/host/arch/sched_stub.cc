@@ -35,3 +35,20 @@ bool host_woken(const void* event) {
     if (w.event == event) return true;
   return false;
 }
+
+namespace {
+HostBlockHook g_block_hook;
+const void* g_wait_event;
+size_t g_blocks;
+}  // namespace
+
+void host_set_block_hook(HostBlockHook hook) { g_block_hook = hook; }
+const void* host_last_wait_event() { return g_wait_event; }
+size_t host_block_count() { return g_blocks; }
+
+void assert_wait(const void* event, uint64_t) { g_wait_event = event; }
+
+WaitResult thread_block() {
+  ++g_blocks;
+  return g_block_hook ? g_block_hook(g_wait_event) : WaitResult::kTimedOut;
+}

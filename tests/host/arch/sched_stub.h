@@ -3,6 +3,7 @@
 // would have been signalled.
 #pragma once
 #include <stddef.h>
+#include <stdint.h>
 
 struct HostWakeup {
   const void* event;
@@ -16,3 +17,13 @@ size_t host_wakeup_count();
 const HostWakeup& host_wakeup(size_t i);
 // Whether `event` was woken (by either call) since the last clear.
 bool host_woken(const void* event);
+
+// Waiting on the host: assert_wait records the event; thread_block calls the test's hook (a
+// test plays the other threads there, e.g. a pager answering) and returns what it returns,
+// or kTimedOut with no hook (nobody would ever answer).
+enum class WaitResult : uint8_t;
+using HostBlockHook = WaitResult (*)(const void* event);
+void host_set_block_hook(HostBlockHook hook);
+// The event of the last assert_wait, and the number of thread_block calls.
+const void* host_last_wait_event();
+size_t host_block_count();
