@@ -59,32 +59,6 @@ void gate_leave(Disk* d, bool exclusive) {
   thread_wakeup(&d->gate_lock_);
 }
 
-// --- Map copies ---
-
-// Copies `len` bytes of `copy`'s data from byte `off` into kernel memory at `dst`. Pages that
-// no object of an entry's chain holds read as zero: anonymous memory never touched, which is
-// also what vm_map_copy_overwrite assumes (objects with pagers do not reach map copies yet).
-void copy_read(const VmMapCopy* copy, uint64_t off, uint8_t* dst, size_t len) {
-  while (len > 0) {
-    vaddr_t a = copy->offset + off;
-    size_t piece = kPageSize - (a & (kPageSize - 1));
-    if (piece > len) piece = len;
-    const VmMapEntry* ce = copy->entries.first;
-    while (ce && !(a >= ce->start && a < ce->end)) ce = ce->next;
-    VmPage* page = nullptr;
-    if (ce && ce->object) {
-      VmChainWalk walk(ce->object);
-      page = walk.find(ce->offset + (trunc_page(a) - ce->start));
-      // The page stays put while the walk holds its owner's lock.
-      if (page) memcpy(dst, static_cast<uint8_t*>(vm_page_to_virt(page)) + (a & (kPageSize - 1)), piece);
-    }
-    if (!page) memset(dst, 0, piece);
-    dst += piece;
-    off += piece;
-    len -= piece;
-  }
-}
-
 // An empty map copy with its one entry to come: vm_map_copy_from_kernel of no data is the
 // VM's way to hand out a copy (from its zone, counted) without data pages.
 VmMapCopy* empty_copy() { return vm_map_copy_from_kernel(nullptr, 0); }
@@ -168,7 +142,7 @@ int disk_read(Disk* disk, uint64_t recnum, uint64_t bytes, VmMapCopy** data) {
   return D_SUCCESS;
 }
 
-int disk_write(Disk* disk, uint64_t recnum, const VmMapCopy* data, uint64_t bytes) {
+int disk_write(Disk* disk, uint64_t recnum, VmMapCopy* data, uint64_t bytes) {
   kassert(bytes > 0 && bytes % kDiskRecordSize == 0 && bytes <= data->size);
   unsigned max = disk->blk->max_segments();
   uint64_t pages = round_page(bytes) / kPageSize;
@@ -189,7 +163,7 @@ int disk_write(Disk* disk, uint64_t recnum, const VmMapCopy* data, uint64_t byte
     uint64_t chunk = 0;
     for (; n < n_bounce && off + chunk < bytes; ++n) {
       uint64_t len = bytes - (off + chunk) < kPageSize ? bytes - (off + chunk) : kPageSize;
-      copy_read(data, off + chunk, static_cast<uint8_t*>(vm_page_to_virt(bounce[n])), len);
+      vm_map_copy_read(data, off + chunk, vm_page_to_virt(bounce[n]), len);
       segs[n] = DmaSegment{vm_page_to_phys(bounce[n]), static_cast<uint32_t>(len)};
       chunk += len;
     }

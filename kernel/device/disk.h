@@ -3,8 +3,9 @@
 //
 // Reads land in the pages of a new memory object, which becomes the reply's map copy: the
 // device writes straight into the memory the receiver will map, with no copy in between.
-// Writes go through bounce pages filled from the request's map copy, so that the pages the
-// device reads cannot change or move while it reads them, whoever else maps them.
+// Writes go through bounce pages filled from the request's map copy (vm_map_copy_read), so
+// that the pages the device reads cannot change or move while it reads them, whoever else
+// maps them.
 //
 // Partial-record writes (device_write_inband) read the record, change part of it and write it
 // back; a disk's write gate makes such a read-modify-write exclusive of every other write, so
@@ -41,7 +42,7 @@ int disk_read(Disk* disk, uint64_t recnum, uint64_t bytes, VmMapCopy** data);
 // copy `data` from record `recnum` on, a range the caller has checked. The copy is only read:
 // the caller still owns it. Returns D_SUCCESS, D_NO_MEMORY or D_IO_ERROR (some records may
 // have been written). Blocks; no lock may be held.
-int disk_write(Disk* disk, uint64_t recnum, const VmMapCopy* data, uint64_t bytes);
+int disk_write(Disk* disk, uint64_t recnum, VmMapCopy* data, uint64_t bytes);
 
 // The in-band calls' partial records: the first `len` (<= kDiskRecordSize) bytes of record
 // `recnum`, read into or written from `buf` (kernel memory). A write leaves the rest of the

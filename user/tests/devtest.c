@@ -559,6 +559,73 @@ TEST(io_leaves_object_counts_at_baseline) {
   EXPECT_AT_BASELINE(before);
 }
 
+/* --- A task killed in the middle of its I/O. --- */
+
+enum { kChildSector = 12288, kChildBytes = 256 * 1024 };
+static mach_port_t child_device;  /* the open device's name in the child (set before fork) */
+static char *child_buf;           /* inherited by the child */
+
+/* The child's thread: device I/O in a loop until its task is terminated. */
+static void io_child(long unused) {
+  (void)unused;
+  child_init();
+  for (;;) {
+    int written = 0;
+    device_write(child_device, 0, kChildSector, child_buf, kChildBytes, &written);
+    io_buf_ptr_t data = 0;
+    mach_msg_type_number_t n = 0;
+    if (device_read(child_device, 0, kChildSector, kChildBytes, &data, &n) == D_SUCCESS)
+      vm_deallocate(mach_task_self(), (vm_address_t)data, n);
+  }
+}
+
+/* The kernel finishes the transfer under way (the device owns its memory until then), the
+   task goes, and nothing is left behind. When the dead child held the device's only send
+   right, the device is closed with it. */
+TEST(task_killed_during_io_leaves_nothing) {
+  vm_address_t stack = alloc(kThreadStack);
+  child_buf = (char *)alloc(kChildBytes);
+  ASSERT(stack != 0 && child_buf != NULL);
+  fill(child_buf, kChildBytes / kRecord, kChildSector, 9);
+  msleep(1);  /* msleep keeps a port of its own from its first call on */
+  struct mica_kernel_counters before = counters();
+  for (int round = 0; round < 4; round++) {
+    mach_port_t dev = open_vd0(D_READ | D_WRITE);
+    ASSERT(dev != MACH_PORT_NULL);
+    child_device = 0x4d00 + (mach_port_t)round;
+    task_t child = MACH_PORT_NULL;
+    ASSERT_EQ(task_create(mach_task_self(), TRUE, &child), KERN_SUCCESS);
+    EXPECT_EQ(mach_port_insert_right(child, child_device, dev, MACH_MSG_TYPE_COPY_SEND),
+              KERN_SUCCESS);
+    bool child_only = round & 1;
+    if (child_only)
+      EXPECT_EQ(mach_port_deallocate(mach_task_self(), dev), KERN_SUCCESS);
+    thread_t thread = start_thread_in(child, io_child, 0, stack, kThreadStack);
+    EXPECT(thread != MACH_PORT_NULL);
+    msleep(20 + 15 * (unsigned)round);
+    EXPECT_EQ(task_terminate(child), KERN_SUCCESS);
+    while (mach_port_deallocate(mach_task_self(), child) == KERN_SUCCESS) {
+    }
+    while (thread != MACH_PORT_NULL &&
+           mach_port_deallocate(mach_task_self(), thread) == KERN_SUCCESS) {
+    }
+    /* The task goes once its thread has left the kernel, which a thread inside a transfer
+       does when the device is done with it; its rights go with it. */
+    for (int i = 0; i < 250 && counters().tasks != before.tasks; i++)
+      msleep(20);
+    EXPECT_EQ(counters().tasks, before.tasks);
+    if (!child_only) {
+      /* Our right still holds the device open, and it works. */
+      mach_msg_type_number_t n;
+      char *data = read_ool(dev, 3, kRecord, &n);
+      EXPECT(data && pattern_ok(data, 3));
+      free_ool(data, n);
+      close_dev(dev);
+    }
+  }
+  EXPECT_AT_BASELINE(before);
+}
+
 /* --- Two threads doing I/O at once (on two CPUs when there are two). --- */
 
 struct worker {
