@@ -63,6 +63,9 @@ extern "C" mach_msg_return_t mach_msg_send_from_kernel(mach_msg_header_t* msg,
                            if (port_valid(ports[i]))
                              transit = kernel_right_copyin(ports[i], t.name());
                          t.set_name(transit);
+                         // KernelUser stubs mark moved receive rights "dealloc" (for Mach
+                         // 2.5); the receiver's MIG checks the whole type word without it.
+                         t.word &= ~(1u << 31);
                          return true;
                        });
   }

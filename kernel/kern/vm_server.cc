@@ -133,12 +133,12 @@ kern_return_t mig_vm_map(VmMap* map, vm_offset_t* address, vm_size_t size, vm_of
                      boolean_t copy, vm_prot_t cur, vm_prot_t max, vm_inherit_t inh) {
   if (!map) return KERN_INVALID_ARGUMENT;
   VmObject* object = nullptr;
-  if (memory_object) {
-    // The object takes a send right of its own; the message's right is the routine's to
-    // release on success only (on failure the server destroys the request with it).
+  // As GNU Mach: a null or dead memory object port maps anonymous memory.
+  if (port_valid(memory_object)) {
+    // The object takes a send right of its own: MIG's server releases the message's right
+    // after a success, and on failure the request is destroyed with it.
     {
       IpcGuard g;
-      if (!port_valid(memory_object)) return KERN_INVALID_ARGUMENT;
       port_copy_send(memory_object);
       port_reference(memory_object);
     }
@@ -154,10 +154,6 @@ kern_return_t mig_vm_map(VmMap* map, vm_offset_t* address, vm_size_t size, vm_of
       ::vm_map(map, &a, size, mask, anywhere != 0, object, offset, copy != 0, cur, max, inh);
   if (object) vm_object_deallocate(object);  // the map took its own reference, or failed
   if (kr != KERN_SUCCESS) return kr;
-  if (memory_object) {
-    IpcGuard g;
-    port_release_send(memory_object);
-  }
   *address = a;
   return kr;
 }

@@ -26,6 +26,7 @@ struct FaultWork {
   uint64_t deadline = 0;   // arch_time_ns() value after which a wait for a pager fails
   VmObject* object = nullptr;
   uint64_t offset = 0;
+  uint64_t length = 0;  // of a data request
   vm_prot_t access = VM_PROT_NONE;
 };
 
@@ -104,9 +105,18 @@ kern_return_t fault_page(VmMap* map, VmMapEntry* e, vaddr_t va, vm_prot_t fault_
       VmPage* placeholder = vm_page_alloc_for(po, poff);
       if (!placeholder) return KERN_RESOURCE_SHORTAGE;
       placeholder->vm_flags |= kVmPageBusy | kVmPageAbsent;
+      // Read ahead: ask for the following pages of the mapping the object does not hold
+      // either. They come as a prefetch; a fault on one of them before they arrive asks
+      // again, and the answer that comes second is ignored.
+      uint64_t cluster = 1;
+      uint64_t left = (e->end - va) / kPageSize;
+      while (cluster < kPagerCluster && cluster < left &&
+             !vm_page_lookup(po, poff + cluster * kPageSize))
+        ++cluster;
       ++po->ref_count;
       w->object = po;
       w->offset = poff;
+      w->length = cluster * kPageSize;
       w->access = fault_type & (VM_PROT_READ | VM_PROT_WRITE);
       return kFaultRequestData;
     }
@@ -202,7 +212,7 @@ kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool chan
     switch (kr) {
       case kFaultRequestData:
         vm_count(&VmCounters::pageins);
-        vm_pager_request(object, w.offset, w.access);
+        vm_pager_request(object, w.offset, w.length, w.access);
         break;
       case kFaultRequestUnlock:
         vm_pager_request_unlock(object, w.offset, w.access);

@@ -133,9 +133,9 @@ kern_return_t vm_pager_object_for(Port* pager, VmObject** object) {
   return KERN_SUCCESS;
 }
 
-void vm_pager_request(VmObject* object, uint64_t offset, vm_prot_t access) {
+void vm_pager_request(VmObject* object, uint64_t offset, uint64_t length, vm_prot_t access) {
   PagerPorts p = ports_of(object);
-  pager_send_data_request(p.pager, p.control, offset, kPageSize, access);
+  pager_send_data_request(p.pager, p.control, offset, length, access);
 }
 
 void vm_pager_request_unlock(VmObject* object, uint64_t offset, vm_prot_t access) {

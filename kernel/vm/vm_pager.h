@@ -34,6 +34,8 @@ struct VmMapCopy;
 // The size of an object backed by a pager: memory objects have no size in Mach; offsets up
 // to this are the pager's.
 inline constexpr uint64_t kPagerObjectSize = uint64_t{1} << 46;
+// The most pages one data request asks for (the faulting one and read-ahead): 64 KiB.
+inline constexpr uint64_t kPagerCluster = 16;
 // How long a fault waits for a pager's answer (ready, data, unlock) before it fails.
 inline constexpr uint64_t kPagerReplyBoundNs = 3'000'000'000;
 
@@ -45,8 +47,9 @@ inline constexpr uint64_t kPagerReplyBoundNs = 3'000'000'000;
 // KERN_RESOURCE_SHORTAGE; on failure the caller keeps its right. No lock held.
 kern_return_t vm_pager_object_for(Port* pager, VmObject** object);
 
-// Asks the pager for the page at `offset` (a busy, absent page is already there). No lock.
-void vm_pager_request(VmObject* object, uint64_t offset, vm_prot_t access);
+// Asks the pager for [offset, offset + length): a busy, absent page is already at `offset`,
+// the rest is read-ahead. No lock.
+void vm_pager_request(VmObject* object, uint64_t offset, uint64_t length, vm_prot_t access);
 // Asks the pager to unlock the page at `offset` for `access`. No lock.
 void vm_pager_request_unlock(VmObject* object, uint64_t offset, vm_prot_t access);
 // A fault waited too long for the page at `offset`: the request is dropped (a late answer is

@@ -4,7 +4,7 @@
    Arguments (after the boot script's words): tsc_mhz=F sets the TSC rate used to turn cycles
    into ns (Mica has no host_get_time yet; under QEMU TCG the guest TSC is the host's, so the
    harness passes the host's rate). reps=N sets the repetitions per benchmark (default 5).
-   only=GROUP runs one group: traps, ports, mig, rpc, pingpong, xtask, vm, cow or fork (for
+   only=GROUP runs one group: traps, ports, mig, rpc, pingpong, xtask, vm, cow, pager or fork (for
    profiling one of them). Without tsc_mhz the values are in TSC cycles (unit "cyc").
 
    Each benchmark runs one warm-up pass, then `reps` timed passes of a fixed loop; the line
@@ -451,6 +451,8 @@ int main(int argc, char **argv) {
     bench_vm();
   if (want("cow"))
     bench_cow();
+  if (want("pager"))
+    bench_pager();
   if (want("fork")) {
     bench_fork("task_create_exit_terminate_base", 0, 0, 0);
     bench_fork("task_create_exit_terminate_64MiB", 64 * MiB, 0, 0);

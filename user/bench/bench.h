@@ -35,6 +35,8 @@ void bench_cross_task(void);
 void bench_vm(void);
 void bench_cow(void);
 void bench_fork(const char *name, unsigned long extra, int self_terminate, int rewrite);
+/* bench_pager.c: faults served by a data manager in this task. */
+void bench_pager(void);
 
 #define PAGE ((vm_size_t)4096)
 #define MiB ((vm_size_t)1 << 20)
