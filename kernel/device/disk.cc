@@ -17,10 +17,13 @@
 struct Disk {
   VirtioBlk* blk = nullptr;
   char name[8] = {};
-  // The write gate: whole-record writes share it, a read-modify-write has it alone.
-  SpinLock gate_lock_;
-  unsigned writers_ = 0;   // guarded by gate_lock_
-  bool rmw_ = false;       // guarded by gate_lock_
+  // The write gate: whole-record writes share it, a read-modify-write has it alone. New
+  // writes wait behind a waiting read-modify-write, so that a stream of writes cannot starve
+  // it.
+  SpinLock gate_lock;
+  unsigned writers = 0;      // guarded by gate_lock
+  unsigned rmw_waiting = 0;  // guarded by gate_lock
+  bool rmw = false;          // guarded by gate_lock
 };
 
 namespace {
@@ -35,28 +38,31 @@ unsigned disk_count;
 
 void gate_enter(Disk* d, bool exclusive) {
   IrqState irq = arch_irq_disable();
-  d->gate_lock_.lock();
-  while (d->rmw_ || (exclusive && d->writers_ > 0)) {
-    assert_wait(&d->gate_lock_);
-    d->gate_lock_.unlock();
+  d->gate_lock.lock();
+  if (exclusive) ++d->rmw_waiting;
+  while (d->rmw || (exclusive ? d->writers > 0 : d->rmw_waiting > 0)) {
+    assert_wait(&d->gate_lock);
+    d->gate_lock.unlock();
     thread_block();
-    d->gate_lock_.lock();
+    d->gate_lock.lock();
   }
-  if (exclusive)
-    d->rmw_ = true;
-  else
-    ++d->writers_;
-  d->gate_lock_.unlock();
+  if (exclusive) {
+    --d->rmw_waiting;
+    d->rmw = true;
+  } else {
+    ++d->writers;
+  }
+  d->gate_lock.unlock();
   arch_irq_restore(irq);
 }
 
 void gate_leave(Disk* d, bool exclusive) {
-  IrqSpinGuard g(d->gate_lock_);
+  IrqSpinGuard g(d->gate_lock);
   if (exclusive)
-    d->rmw_ = false;
+    d->rmw = false;
   else
-    --d->writers_;
-  thread_wakeup(&d->gate_lock_);
+    --d->writers;
+  thread_wakeup(&d->gate_lock);
 }
 
 // An empty map copy with its one entry to come: vm_map_copy_from_kernel of no data is the

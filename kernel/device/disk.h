@@ -11,7 +11,7 @@
 // back; a disk's write gate makes such a read-modify-write exclusive of every other write, so
 // that no concurrent write to the same record is lost in between.
 //
-// Locking: Disk::gate_lock_ (spin, interrupts off) guards the gate's counts; it is taken
+// Locking: Disk::gate_lock (spin, interrupts off) guards the gate's counts; it is taken
 // before the wait-queue buckets. No lock is held across a transfer.
 #pragma once
 #include <stddef.h>

@@ -282,7 +282,8 @@ TEST(write_one_mib_and_read_it_back) {
   free_ool(back, n);
   /* The sectors before the region are untouched. */
   back = read_ool(dev, kWriteSector - 2, 2 * kRecord, &n);
-  EXPECT(back && pattern_ok(back, kWriteSector - 2) && pattern_ok(back + kRecord, kWriteSector - 1));
+  EXPECT(back && pattern_ok(back, kWriteSector - 2) &&
+         pattern_ok(back + kRecord, kWriteSector - 1));
   free_ool(back, n);
   vm_deallocate(mach_task_self(), (vm_address_t)buf, kBigBytes);
   close_dev(dev);
