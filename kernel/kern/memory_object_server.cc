@@ -6,6 +6,7 @@
 #include <mach/memory_object.h>
 
 #include "ipc/ipc_port.h"
+#include "kern/thread.h"
 #include "vm/vm_map.h"
 #include "vm/vm_object.h"
 #include "vm/vm_pager.h"
@@ -92,3 +93,11 @@ kern_return_t memory_object_destroy(VmObject* object, kern_return_t reason) {
 }
 
 }  // extern "C"
+
+// The default pager (mach.defs, on the privileged host port): a new manager's send right moves
+// to the kernel and the old one's comes back; MACH_PORT_NULL only asks, getting a copy.
+extern "C" kern_return_t vm_set_default_memory_manager(void* host_priv, Port** manager) {
+  if (!host_priv) return KERN_INVALID_HOST;
+  *manager = vm_pager_set_default(*manager, current_thread()->task);
+  return KERN_SUCCESS;
+}

@@ -242,6 +242,31 @@ void vm_pager_thread(void*) {
   }
 }
 
+namespace {
+Port* g_default_pager;            // a send right (guarded by ipc_lock)
+const void* g_default_pager_task;  // (guarded by ipc_lock)
+}  // namespace
+
+Port* vm_pager_set_default(Port* manager, const void* task) {
+  IpcGuard g;
+  Port* current = g_default_pager;
+  if (port_valid(manager)) {
+    g_default_pager = manager;  // the caller's right moves to the kernel, the old one out
+    g_default_pager_task = task;
+    return current;
+  }
+  if (port_valid(current)) {
+    port_copy_send(current);
+    port_reference(current);
+  }
+  return current;
+}
+
+const void* vm_pager_default_task() {
+  IpcGuard g;
+  return g_default_pager_task;
+}
+
 VmObject* vm_pager_object_of_control(Port* control) {
   IpcGuard g;
   if (!port_valid(control) || !control->active || control->kotype != KObjectType::kMemoryControl)

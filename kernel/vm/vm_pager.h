@@ -91,6 +91,14 @@ kern_return_t vm_pager_lock_request(VmObject* object, uint64_t offset, uint64_t 
                                     Port* reply, mach_msg_type_name_t reply_type);
 kern_return_t vm_pager_destroy(VmObject* object, kern_return_t reason);
 
+// The default pager (vm_set_default_memory_manager): when `manager` is a valid send right it
+// becomes the default pager, run by `task`, and the previous one's right is returned; when
+// it is null, a copy of the current one's right is returned (nullptr if none). IPC lock free.
+Port* vm_pager_set_default(Port* manager, const void* task);
+// The task that serves as default pager (its threads may dip into the reserved pages), or
+// nullptr.
+const void* vm_pager_default_task();
+
 // The object a control port stands for, with a reference (nullptr if none). IPC lock free.
 VmObject* vm_pager_object_of_control(Port* control);
 

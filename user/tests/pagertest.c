@@ -9,6 +9,7 @@
 #include <mach.h>
 #include <mach/memory_object.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <test/mach_util.h>
 
@@ -371,4 +372,31 @@ TEST(vm_map_of_bad_ports) {
   destroy(mo);
 }
 
-int main(int argc, char **argv) { return test_main(argc, argv); }
+static mach_port_t host_priv;  /* argv[1], the boot script's ${host-port} */
+
+TEST(default_memory_manager_set_and_query) {
+  ASSERT(host_priv != MACH_PORT_NULL);
+  mach_port_t m = MACH_PORT_NULL;
+  KR_OK(vm_set_default_memory_manager(host_priv, &m));
+  EXPECT_EQ(m, MACH_PORT_NULL); /* none registered at boot here */
+  mach_port_t a = receive_right(), b = receive_right();
+  m = a;
+  KR_OK(vm_set_default_memory_manager(host_priv, &m));
+  EXPECT_EQ(m, MACH_PORT_NULL); /* the previous one */
+  m = MACH_PORT_NULL;
+  KR_OK(vm_set_default_memory_manager(host_priv, &m));
+  EXPECT_EQ(m, a); /* a copy of the current one's right */
+  EXPECT_EQ(urefs(a, MACH_PORT_RIGHT_SEND), 1);
+  m = b;
+  KR_OK(vm_set_default_memory_manager(host_priv, &m));
+  EXPECT_EQ(m, a);
+  EXPECT_EQ(urefs(a, MACH_PORT_RIGHT_SEND), 2);
+  m = MACH_PORT_NULL;
+  EXPECT_EQ(vm_set_default_memory_manager(mach_task_self(), &m), KERN_INVALID_HOST);
+  EXPECT_EQ(m, MACH_PORT_NULL);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) host_priv = (mach_port_t)strtoul(argv[1], NULL, 10);
+  return test_main(argc, argv);
+}
