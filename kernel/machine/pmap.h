@@ -2,6 +2,7 @@
 // 003: "the pmap is only a cache"). Any entry may be dropped at any time by pmap_remove and
 // later re-entered from the machine-independent map; nothing in a pmap is authoritative.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 #include "machine/memory.h"
@@ -41,6 +42,38 @@ PmapStats pmap_stats(Pmap* pmap);
 
 // Makes `pmap` the address space of the calling CPU (kernel threads pass kernel_pmap()).
 void pmap_activate(Pmap* pmap);
+
+// --- Physical-page operations (the reverse map) ---------------------------------------------
+// For external pagers and pageout: act on a physical page wherever it is mapped, in every
+// pmap. Only managed pages (those vm_page_from_phys knows) have a reverse map; for any other
+// address these do nothing and the queries return false. The kernel's direct map is never in
+// it. Callers may hold VM map and object locks (docs/design.md: they come before pmap).
+//
+// Every mapping of a managed page costs one reverse-map entry, allocated by pmap_enter from a
+// zone: that is one more way for pmap_enter to fail on memory shortage, with nothing changed.
+//
+// The page's modified and referenced bits are the hardware's dirty and accessed bits of all
+// its mappings, plus a per-page record of those of mappings since removed (pmap_remove,
+// pmap_protect to none, pmap_page_protect, pmap_destroy, pmap_enter replacing a mapping): a
+// bit set by the hardware is never lost until the matching clear call. The record outlives
+// the page's free and reuse, so whoever takes a fresh page clears what it cares about.
+
+// Lowers every mapping of the page to `prot`, as pmap_protect does per range: kProtNone
+// removes them all; without kProtWrite they become read-only; without kProtExecute they stop
+// being executable. All CPUs stop using the old translations before this returns.
+void pmap_page_protect(paddr_t pa, unsigned prot);
+// Whether the page has been written through any mapping since the last pmap_clear_modify.
+bool pmap_is_modified(paddr_t pa);
+// Forgets the page's modified bit, in its mappings (all CPUs see the change before this
+// returns: a later write sets the bit again) and in its record.
+void pmap_clear_modify(paddr_t pa);
+// Whether the page has been accessed through any mapping since the last pmap_clear_reference.
+bool pmap_is_referenced(paddr_t pa);
+// Forgets the page's referenced bit, as pmap_clear_modify does the modified bit.
+void pmap_clear_reference(paddr_t pa);
+// Reverse-map entries in use, in all pmaps: one per mapping of a managed page (tests and
+// leak checks).
+size_t pmap_pv_entries();
 
 // Highest user address + 1.
 inline constexpr vaddr_t kUserEnd = 0x0000800000000000;

@@ -43,6 +43,11 @@ struct VmPage {
   uint16_t vm_flags = 0;         // kVmPage{Tabled,Active,Inactive,Busy,Absent,...}
   QueueLink listq;               // the object's list of resident pages (VmObject::memq)
   VmPage* hash_next = nullptr;   // chain of the (object, offset) hash bucket
+  // The pmap's reverse map of the page: its list of mappings, a lock bit and the page's
+  // referenced/modified attributes, packed in one word (machine/pmap.h: pmap_page_protect,
+  // pmap_is_modified...). Only the pmap reads or writes it; it survives the page's free and
+  // reuse, so an attribute stays set until the VM clears it.
+  uintptr_t pmap_pv = 0;
 };
 
 struct VmPageStats {

@@ -3,6 +3,8 @@
 // those entries never change afterwards, so sharing by copy is safe. TLB consistency between
 // CPUs: each pmap records the CPUs it is loaded on, and changes that remove or lower rights
 // are shot down on those CPUs before the call returns (seed 003, "TLB consistency").
+// Managed pages also have a reverse map (pv entries, below) for the physical-page operations
+// that external pagers and pageout need.
 #include "arch/x86_64/pmap_x86.h"
 
 #include "arch/x86_64/apic.h"
@@ -21,6 +23,8 @@ namespace {
 constexpr uint64_t kPtePresent = 1ull << 0;
 constexpr uint64_t kPteWrite = 1ull << 1;
 constexpr uint64_t kPteUser = 1ull << 2;
+constexpr uint64_t kPteAccessed = 1ull << 5;
+constexpr uint64_t kPteDirty = 1ull << 6;
 constexpr uint64_t kPteLarge = 1ull << 7;
 constexpr uint64_t kPteGlobal = 1ull << 8;
 constexpr uint64_t kPteNx = 1ull << 63;
@@ -128,6 +132,222 @@ void shootdown(Pmap* pmap, vaddr_t start, vaddr_t end, bool unload) {
   arch_irq_restore(s);
 }
 
+// --- Reverse map ---------------------------------------------------------------------------
+//
+// Each mapping of a managed page has a PvEntry on the page's list. The list's head lives in
+// the page's VmPage::pmap_pv word, with a lock bit and the page's attributes (the dirty and
+// accessed bits of mappings since removed) in its low bits: one word rather than a pointer, a
+// lock and a byte, because a VmPage exists for every frame.
+//
+// Lock order: a pmap's lock, then a page's pv lock (never two pv locks at once), then the
+// shootdown lock and the zones. pmap_enter and pmap_remove find the page from the PTE under
+// the pmap lock, so that order is theirs. pmap_page_protect(none) goes the other way, from the
+// page to each pmap: it holds the pv lock and only *tries* the pmap's lock. On failure it lets
+// go of the page, backs off and starts again, so that the pmap's holder, which may be spinning
+// for this very pv lock, gets through. GNU Mach's alternative, a system-wide reader/writer
+// lock that every physical-page operation takes for writing, would stop every fault on every
+// CPU during each of the pageout daemon's calls.
+//
+// Who changes a PTE that maps a managed page, and how:
+// - installing or clearing it: with the pmap lock and the page's pv lock both held. So the
+//   holder of a pv lock sees each mapping either on the list with its PTE intact, or gone with
+//   its dirty and accessed bits already folded into the page's attributes;
+// - lowering its rights, or clearing D or A: an atomic and/or, under the pmap lock or the pv
+//   lock. Atomic because the MMU sets D and A with locked cycles of its own at any time: a
+//   plain read-modify-write would lose a bit set in between. A CPU whose TLB holds D=1 writes
+//   without touching the PTE again, which is why clearing D needs a shootdown.
+// Page tables are freed only by pmap_destroy, after every mapping of the pmap has left the
+// lists, so a pv lock holder may walk to the PTE of any entry on its list without the pmap
+// lock, and the entry's pmap stays alive while the entry is on the list.
+
+struct PvEntry {
+  PvEntry* next;
+  Pmap* pmap;
+  vaddr_t va;
+};
+TypedZone<PvEntry> pv_zone("pmap_pv", 0);
+
+constexpr uintptr_t kPvLocked = 1;
+constexpr uintptr_t kPvModified = 2;
+constexpr uintptr_t kPvReferenced = 4;
+constexpr uintptr_t kPvBits = 7;
+static_assert(alignof(PvEntry) > kPvBits, "the flags live in the low bits of an entry's address");
+
+// Holds a page's pv lock, a bit spin lock in VmPage::pmap_pv (interrupts must be off), and is
+// the only way to the list and the attributes. Only the holder writes the word: it works on a
+// copy and stores it back, unlocked, when it lets go.
+class PvGuard {
+ public:
+  explicit PvGuard(VmPage* page) : page_(page) {
+    for (;;) {
+      uintptr_t w = __atomic_load_n(&page->pmap_pv, __ATOMIC_RELAXED);
+      if (!(w & kPvLocked) && __atomic_compare_exchange_n(&page->pmap_pv, &w, w | kPvLocked, false,
+                                                          __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        word_ = w;
+        return;
+      }
+      arch_cpu_relax();  // the holder may be waiting for a shootdown answer from this CPU
+    }
+  }
+  ~PvGuard() { __atomic_store_n(&page_->pmap_pv, word_, __ATOMIC_RELEASE); }
+  PvGuard(const PvGuard&) = delete;
+  PvGuard& operator=(const PvGuard&) = delete;
+
+  PvEntry* head() const { return reinterpret_cast<PvEntry*>(word_ & ~kPvBits); }
+  void push(PvEntry* e) {
+    e->next = head();
+    set_head(e);
+  }
+  // Takes the entry of (pmap, va) off the list; it must be there.
+  PvEntry* unlink(Pmap* pmap, vaddr_t va) {
+    PvEntry* prev = nullptr;
+    for (PvEntry* e = head(); e; prev = e, e = e->next) {
+      if (e->pmap != pmap || e->va != va) continue;
+      if (prev) {
+        prev->next = e->next;
+      } else {
+        set_head(e->next);
+      }
+      return e;
+    }
+    panic("pmap: no pv entry for %lx in pmap %p", va, static_cast<void*>(pmap));
+  }
+  // Records the dirty and accessed bits of a PTE the page is losing.
+  void fold(uint64_t pte) {
+    if (pte & kPteDirty) word_ |= kPvModified;
+    if (pte & kPteAccessed) word_ |= kPvReferenced;
+  }
+  bool has(uintptr_t attr) const { return word_ & attr; }
+  void clear(uintptr_t attr) { word_ &= ~attr; }
+
+ private:
+  void set_head(PvEntry* e) { word_ = reinterpret_cast<uintptr_t>(e) | (word_ & kPvBits); }
+
+  VmPage* page_;
+  uintptr_t word_;  // the page's word as it will be stored back, without kPvLocked
+};
+
+// Interrupts off for a scope (spinlocks are held only so).
+class IrqOff {
+ public:
+  IrqOff() : state_(arch_irq_disable()) {}
+  ~IrqOff() { arch_irq_restore(state_); }
+  IrqOff(const IrqOff&) = delete;
+  IrqOff& operator=(const IrqOff&) = delete;
+
+ private:
+  IrqState state_;
+};
+
+// A spin lock taken only if it is free (interrupts must be off).
+class SpinTryGuard {
+ public:
+  explicit SpinTryGuard(SpinLock& l) : lock_(l), owned_(l.try_lock()) {}
+  ~SpinTryGuard() {
+    if (owned_) lock_.unlock();
+  }
+  SpinTryGuard(const SpinTryGuard&) = delete;
+  SpinTryGuard& operator=(const SpinTryGuard&) = delete;
+  bool owned() const { return owned_; }
+
+ private:
+  SpinLock& lock_;
+  bool owned_;
+};
+
+// The PTE of a mapping on a pv list (the caller holds that list's lock).
+uint64_t* pte_of(const PvEntry* e) {
+  uint64_t* pte = walk(e->pmap, e->va, false);
+  kassert(pte);
+  return pte;
+}
+
+// Clears a present PTE (the pmap's lock held), folding its D and A bits into its page's
+// attributes; returns the mapping's pv entry, off its list (nullptr for an unmanaged page).
+// The caller shoots the translation down.
+PvEntry* clear_pte_locked(Pmap* pmap, uint64_t* pte, vaddr_t va) {
+  VmPage* page = vm_page_from_phys(*pte & kPteAddr);
+  if (!page) {
+    __atomic_store_n(pte, 0, __ATOMIC_SEQ_CST);
+    return nullptr;
+  }
+  PvGuard pv(page);
+  pv.fold(__atomic_exchange_n(pte, 0, __ATOMIC_SEQ_CST));
+  return pv.unlink(pmap, va);
+}
+
+// Lowers a present PTE to `prot` (not kProtNone); true if it changed, and a shootdown is due.
+bool lower_pte(uint64_t* pte, unsigned prot) {
+  uint64_t clear = (prot & kProtWrite) ? 0 : kPteWrite;
+  uint64_t set = (prot & kProtExecute) ? 0 : kPteNx;
+  uint64_t e = __atomic_load_n(pte, __ATOMIC_RELAXED);
+  bool changed = false;
+  if (e & clear) {
+    __atomic_fetch_and(pte, ~clear, __ATOMIC_SEQ_CST);
+    changed = true;
+  }
+  if (~e & set) {
+    __atomic_fetch_or(pte, set, __ATOMIC_SEQ_CST);
+    changed = true;
+  }
+  return changed;
+}
+
+// Entries are freed once every lock is released, to keep the zone out of the hold times.
+void pv_free_list(PvEntry* list) {
+  while (list) {
+    PvEntry* next = list->next;
+    pv_zone.free(list);
+    list = next;
+  }
+}
+
+enum class PvStep { kDone, kRemoved, kBusy };
+
+// Removes the first mapping on the page's list; kBusy when its pmap's lock is taken (the lock
+// order above: the caller must let go of the page before it tries again).
+PvStep remove_first_mapping(VmPage* page, PvEntry** dead) {
+  PvGuard pv(page);
+  PvEntry* e = pv.head();
+  if (!e) return PvStep::kDone;
+  Pmap* pmap = e->pmap;
+  SpinTryGuard g(pmap->lock);
+  if (!g.owned()) return PvStep::kBusy;
+  pv.fold(__atomic_exchange_n(pte_of(e), 0, __ATOMIC_SEQ_CST));
+  pv.unlink(pmap, e->va);
+  --pmap->mapped_pages;
+  shootdown(pmap, e->va, e->va + kPageSize, false);
+  e->next = *dead;
+  *dead = e;
+  return PvStep::kRemoved;
+}
+
+// pmap_is_modified / pmap_is_referenced: the page's attribute or the bit in any mapping.
+bool page_test(paddr_t pa, uintptr_t attr, uint64_t bit) {
+  VmPage* page = vm_page_from_phys(pa);
+  if (!page) return false;
+  IrqOff irq;
+  PvGuard pv(page);
+  if (pv.has(attr)) return true;
+  for (PvEntry* e = pv.head(); e; e = e->next)
+    if (__atomic_load_n(pte_of(e), __ATOMIC_RELAXED) & bit) return true;
+  return false;
+}
+
+// pmap_clear_modify / pmap_clear_reference. A CPU that still caches a translation with the
+// bit set would not set it again on its next access (for A: the page would look idle to the
+// pageout daemon while in use), so each mapping that had it is shot down.
+void page_clear(paddr_t pa, uintptr_t attr, uint64_t bit) {
+  VmPage* page = vm_page_from_phys(pa);
+  if (!page) return;
+  IrqOff irq;
+  PvGuard pv(page);
+  pv.clear(attr);
+  for (PvEntry* e = pv.head(); e; e = e->next)
+    if (__atomic_fetch_and(pte_of(e), ~bit, __ATOMIC_SEQ_CST) & bit)
+      shootdown(e->pmap, e->va, e->va + kPageSize, false);
+}
+
 }  // namespace
 
 void tlb_shootdown_interrupt() { shootdown_poll(); }
@@ -203,11 +423,47 @@ void free_tables(uint64_t* table, unsigned level) {
     vm_page_release(vm_page_from_phys(table[i] & kPteAddr));
   }
 }
+
+// Clears every mapping the pmap still has (its lock held); returns their pv entries.
+PvEntry* clear_all_locked(Pmap* pmap) {
+  PvEntry* dead = nullptr;
+  auto* pml4 = static_cast<uint64_t*>(arch_phys_to_virt(pmap->pml4));
+  for (uint64_t i4 = 0; i4 < 256; ++i4) {
+    if (!(pml4[i4] & kPtePresent)) continue;
+    uint64_t* pdpt = table_at(pml4[i4]);
+    for (uint64_t i3 = 0; i3 < 512; ++i3) {
+      if (!(pdpt[i3] & kPtePresent)) continue;
+      uint64_t* pd = table_at(pdpt[i3]);
+      for (uint64_t i2 = 0; i2 < 512; ++i2) {
+        if (!(pd[i2] & kPtePresent)) continue;
+        uint64_t* pt = table_at(pd[i2]);
+        for (uint64_t i1 = 0; i1 < 512; ++i1) {
+          if (!(pt[i1] & kPtePresent)) continue;
+          vaddr_t va = (i4 << 39) | (i3 << 30) | (i2 << 21) | (i1 << 12);
+          if (PvEntry* e = clear_pte_locked(pmap, &pt[i1], va)) {
+            e->next = dead;
+            dead = e;
+          }
+          --pmap->mapped_pages;
+        }
+      }
+    }
+  }
+  return dead;
+}
 }  // namespace
 
 void pmap_destroy(Pmap* pmap) {
   kassert(pmap != &kernel_pmap_store);
   shootdown(pmap, 0, kUserEnd, true);
+  PvEntry* dead;
+  {
+    // Mappings left must leave their pages' lists before the tables go: a physical-page
+    // operation may be walking to them. Holding the lock makes one that found this pmap on a
+    // list back off until its entry is gone.
+    IrqSpinGuard g(pmap->lock);
+    dead = clear_all_locked(pmap);
+  }
   auto* pml4 = static_cast<uint64_t*>(arch_phys_to_virt(pmap->pml4));
   for (unsigned i = 0; i < 256; ++i) {
     if (!(pml4[i] & kPtePresent)) continue;
@@ -216,23 +472,61 @@ void pmap_destroy(Pmap* pmap) {
   }
   vm_page_release(vm_page_from_phys(pmap->pml4));
   pmap_zone.free(pmap);
+  pv_free_list(dead);
 }
 
 bool pmap_enter(Pmap* pmap, vaddr_t va, paddr_t pa, unsigned prot) {
   kassert(va < kUserEnd && (va & (kPageSize - 1)) == 0);
-  IrqSpinGuard g(pmap->lock);
-  uint64_t* pte = walk(pmap, va, true);
-  if (!pte) return false;
-  uint64_t old = *pte;
+  VmPage* page = vm_page_from_phys(pa);  // nullptr: unmanaged, no reverse map
   uint64_t e = pa | kPtePresent | kPteUser;
   if (prot & kProtWrite) e |= kPteWrite;
   if (!(prot & kProtExecute)) e |= kPteNx;
-  *pte = e;
-  if (!(old & kPtePresent)) {
-    ++pmap->mapped_pages;
-  } else if (old != e) {
-    shootdown(pmap, va, va + kPageSize, false);
+  PvEntry* spare = nullptr;  // an entry no longer needed, freed once the lock is released
+  {
+    IrqSpinGuard g(pmap->lock);
+    uint64_t* pte = walk(pmap, va, true);
+    if (!pte) return false;
+    uint64_t old = __atomic_load_n(pte, __ATOMIC_RELAXED);
+    bool present = old & kPtePresent;
+    if (present && (old & kPteAddr) == pa) {
+      // The same page with other rights: its entry stays.
+      if ((old & ~(kPteAccessed | kPteDirty)) == e) return true;
+      if (page) {
+        PvGuard pv(page);
+        pv.fold(__atomic_exchange_n(pte, e, __ATOMIC_SEQ_CST));
+      } else {
+        __atomic_store_n(pte, e, __ATOMIC_SEQ_CST);
+      }
+      shootdown(pmap, va, va + kPageSize, false);
+      return true;
+    }
+    // Allocate before anything changes, so that a shortage leaves the old mapping as it was.
+    // Replacing a mapping of another managed page moves that mapping's entry instead.
+    bool old_managed = present && vm_page_from_phys(old & kPteAddr);
+    PvEntry* entry = nullptr;
+    if (page && !old_managed) {
+      entry = pv_zone.alloc();
+      if (!entry) return false;
+    }
+    if (present) {
+      if (PvEntry* moved = clear_pte_locked(pmap, pte, va)) (page ? entry : spare) = moved;
+    }
+    if (page) {
+      entry->pmap = pmap;
+      entry->va = va;
+      PvGuard pv(page);
+      __atomic_store_n(pte, e, __ATOMIC_SEQ_CST);
+      pv.push(entry);
+    } else {
+      __atomic_store_n(pte, e, __ATOMIC_SEQ_CST);
+    }
+    if (present) {
+      shootdown(pmap, va, va + kPageSize, false);
+    } else {
+      ++pmap->mapped_pages;
+    }
   }
+  pv_zone.free(spare);
   return true;
 }
 
@@ -243,31 +537,70 @@ void pmap_protect(Pmap* pmap, vaddr_t start, vaddr_t end, unsigned prot) {
   for (vaddr_t va = start; va < end; va += kPageSize) {
     uint64_t* pte = walk(pmap, va, false);
     if (!pte || !(*pte & kPtePresent)) continue;
-    uint64_t e = *pte;
-    if (!(prot & kProtWrite)) e &= ~kPteWrite;
-    if (!(prot & kProtExecute)) e |= kPteNx;
-    if (e != *pte) *pte = e, changed = true;
+    if (lower_pte(pte, prot)) changed = true;
   }
   if (changed) shootdown(pmap, start, end, false);
 }
 
 void pmap_remove(Pmap* pmap, vaddr_t start, vaddr_t end) {
-  IrqSpinGuard g(pmap->lock);
-  bool changed = false;
-  for (vaddr_t va = start; va < end; va += kPageSize) {
-    uint64_t* pte = walk(pmap, va, false);
-    if (!pte) {
-      va = (va | ((1ull << 21) - 1));  // no page table here: skip to the next 2 MiB
-      continue;
+  PvEntry* dead = nullptr;
+  {
+    IrqSpinGuard g(pmap->lock);
+    bool changed = false;
+    for (vaddr_t va = start; va < end; va += kPageSize) {
+      uint64_t* pte = walk(pmap, va, false);
+      if (!pte) {
+        va = (va | ((1ull << 21) - 1)) + 1 - kPageSize;  // no page table: on to the next 2 MiB
+        continue;
+      }
+      if (*pte & kPtePresent) {
+        if (PvEntry* e = clear_pte_locked(pmap, pte, va)) {
+          e->next = dead;
+          dead = e;
+        }
+        --pmap->mapped_pages;
+        changed = true;
+      }
     }
-    if (*pte & kPtePresent) {
-      *pte = 0;
-      --pmap->mapped_pages;
-      changed = true;
+    if (changed) shootdown(pmap, start, end, false);
+  }
+  pv_free_list(dead);
+}
+
+void pmap_page_protect(paddr_t pa, unsigned prot) {
+  VmPage* page = vm_page_from_phys(pa);
+  if (!page) return;
+  PvEntry* dead = nullptr;
+  {
+    IrqOff irq;
+    if (prot == kProtNone) {
+      unsigned backoff = 1;
+      for (;;) {
+        PvStep step = remove_first_mapping(page, &dead);
+        if (step == PvStep::kDone) break;
+        if (step == PvStep::kRemoved) {
+          backoff = 1;
+          continue;
+        }
+        for (unsigned i = 0; i < backoff; ++i) arch_cpu_relax();
+        if (backoff < 1024) backoff *= 2;
+      }
+    } else {
+      // Lowering rights is an atomic and/or on each PTE: the pv lock is enough (see above).
+      PvGuard pv(page);
+      for (PvEntry* e = pv.head(); e; e = e->next)
+        if (lower_pte(pte_of(e), prot)) shootdown(e->pmap, e->va, e->va + kPageSize, false);
     }
   }
-  if (changed) shootdown(pmap, start, end, false);
+  pv_free_list(dead);
 }
+
+bool pmap_is_modified(paddr_t pa) { return page_test(pa, kPvModified, kPteDirty); }
+void pmap_clear_modify(paddr_t pa) { page_clear(pa, kPvModified, kPteDirty); }
+bool pmap_is_referenced(paddr_t pa) { return page_test(pa, kPvReferenced, kPteAccessed); }
+void pmap_clear_reference(paddr_t pa) { page_clear(pa, kPvReferenced, kPteAccessed); }
+
+size_t pmap_pv_entries() { return pv_zone.stats().in_use; }
 
 bool pmap_extract(Pmap* pmap, vaddr_t va, paddr_t* pa) {
   IrqSpinGuard g(pmap->lock);
