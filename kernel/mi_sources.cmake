@@ -10,6 +10,7 @@ set(MICA_MI_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/vm/vm_fault.cc
   ${CMAKE_CURRENT_LIST_DIR}/vm/vm_user.cc
   ${CMAKE_CURRENT_LIST_DIR}/vm/vm_pager.cc
+  ${CMAKE_CURRENT_LIST_DIR}/vm/vm_pageout.cc
   ${CMAKE_CURRENT_LIST_DIR}/kern/zalloc.cc
   ${CMAKE_CURRENT_LIST_DIR}/ipc/ipc_space.cc
   ${CMAKE_CURRENT_LIST_DIR}/vm/vm_usercopy.cc

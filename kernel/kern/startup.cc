@@ -17,6 +17,7 @@
 #include "kern/sched_pri.h"
 #include "kern/thread.h"
 #include "vm/vm_page.h"
+#include "vm/vm_pageout.h"
 #include "vm/vm_pager.h"
 #include "vm/vm_resident.h"
 
@@ -64,6 +65,9 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t info_pa) {
   Thread* pager = kernel_thread_create("vm_pager", vm_pager_thread, nullptr, kBasePriSystem);
   if (!pager) panic("no memory for the pager thread");
   thread_start(pager);
+  Thread* pageout = kernel_thread_create("vm_pageout", vm_pageout_thread, nullptr, kBasePriSystem);
+  if (!pageout) panic("no memory for the pageout daemon");
+  thread_start(pageout);
   if (boot_option(boot_info, "mica.test_kernel_fault")) selftest_kernel_fault(2);
   if (boot_option(boot_info, "mica.selftest")) arch_selftest();
   if (bootstrap_start_modules(boot_info) == 0) {

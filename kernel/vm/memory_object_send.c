@@ -6,6 +6,7 @@
 
 #include "mica_mig.h"
 #include "memory_object.user.h"
+#include "memory_object_default.user.h"
 
 struct VmMapCopy;
 
@@ -48,4 +49,9 @@ void pager_send_supply_completed(ipc_port_t reply, mach_msg_type_name_t reply_ty
 void pager_send_change_completed(ipc_port_t reply, mach_msg_type_name_t reply_type,
                                  bool may_cache, int copy_strategy) {
   memory_object_change_completed(reply, reply_type, may_cache, copy_strategy);
+}
+
+void pager_send_create(ipc_port_t default_pager, ipc_port_t object, uint64_t size,
+                       ipc_port_t control, ipc_port_t name) {
+  memory_object_create(default_pager, object, size, control, name, 4096 /* kPageSize */);
 }

@@ -8,6 +8,7 @@
 #include "machine/pmap.h"
 #include "vm/vm_map.h"
 #include "vm/vm_object.h"
+#include "vm/vm_pageout.h"
 #include "vm/vm_pager.h"
 #include "vm/vm_resident.h"
 
@@ -18,6 +19,7 @@ namespace {
 constexpr kern_return_t kFaultWait = -1;
 constexpr kern_return_t kFaultRequestData = -2;
 constexpr kern_return_t kFaultRequestUnlock = -3;
+constexpr kern_return_t kFaultNoMemory = -4;  // (vm_fault only) wait for free pages
 
 // What the caller of fault_page does once its locks are gone: the object it waits on or
 // sends a request for (with a reference), and when it stops waiting.
@@ -100,7 +102,8 @@ kern_return_t fault_page(VmMap* map, VmMapEntry* e, vaddr_t va, vm_prot_t fault_
       VmObject* po = walk.pager_owner();
       uint64_t poff = walk.pager_offset();
       if (po->pager_dead) return KERN_MEMORY_ERROR;
-      if (!po->pager_ready) return wait_on(po, poff, w);
+      // Not ready, or the pageout daemon is sending it data: a request now could overtake it.
+      if (!po->pager_ready || po->paging_in_progress) return wait_on(po, poff, w);
       if (!w->may_wait) return KERN_MEMORY_ERROR;
       VmPage* placeholder = vm_page_alloc_for(po, poff);
       if (!placeholder) return KERN_RESOURCE_SHORTAGE;
@@ -196,6 +199,7 @@ kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool chan
   FaultWork w;
   w.may_wait = true;
   w.deadline = arch_time_ns() + kPagerReplyBoundNs;
+  uint64_t memory_deadline = arch_time_ns() + kVmPageWaitBoundNs;
   while (true) {
     kern_return_t kr;
     {
@@ -205,7 +209,13 @@ kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool chan
       if ((fault_type & e->protection) != fault_type) return KERN_PROTECTION_FAILURE;
       w.object = nullptr;
       kr = fault_page(map, e, va, fault_type, change_wiring, nullptr, &w);
+      if (kr == KERN_RESOURCE_SHORTAGE && arch_time_ns() < memory_deadline) kr = kFaultNoMemory;
       if (kr >= 0) return kr;
+    }
+    if (kr == kFaultNoMemory) {
+      // The pageout daemon makes room (the reserve is not for us).
+      vm_page_wait(memory_deadline);
+      continue;
     }
     // No lock held from here: the pager's answer comes through other threads.
     VmObject* object = w.object;

@@ -32,6 +32,7 @@
 
 struct Pmap;
 struct VmObject;
+struct VmPage;
 
 struct VmMapEntry {
   VmMapEntry* prev = nullptr;
@@ -202,6 +203,11 @@ void vm_map_copy_discard(VmMapCopy* copy);
 // A map copy of `len` bytes of kernel data (out-of-line replies: port name arrays...), in
 // fresh pages of a new object. nullptr on shortage.
 VmMapCopy* vm_map_copy_from_kernel(const void* data, vm_size_t len);
+
+// A copy that takes `page` itself (renamed into an object of its own, no data copied): the
+// pageout daemon's data_return. The page's object is locked; nullptr on shortage (the page
+// stays where it was).
+VmMapCopy* vm_map_copy_from_page(VmPage* page);
 
 // Reads bytes [pos, pos + len) of the copy's data into kernel memory `dst`. Pages no object
 // holds (untouched memory, or a pager's pages not resident) read as zeros. Takes the locks of

@@ -330,3 +330,29 @@ void vm_map_copy_read(VmMapCopy* copy, vm_size_t pos, void* dst, vm_size_t len) 
     len -= n;
   }
 }
+
+VmMapCopy* vm_map_copy_from_page(VmPage* page) {
+  VmMapCopy* copy = copy_alloc();
+  VmObject* object = copy ? vm_object_allocate(kPageSize) : nullptr;
+  VmMapEntry* e = object ? vm_map_entry_alloc() : nullptr;
+  if (!e) {
+    if (object) vm_object_deallocate(object);
+    if (copy) copy_free(copy);
+    return nullptr;
+  }
+  {
+    // The new object is reachable by nobody else yet: its lock after the page's object's.
+    SpinGuard g(object->lock);
+    vm_page_rename(page, object, 0);
+  }
+  // In transit it should not be chosen again soon by the pageout daemon.
+  vm_page_activate(page);
+  copy->offset = 0;
+  copy->size = kPageSize;
+  e->start = 0;
+  e->end = kPageSize;
+  e->object = object;
+  e->offset = 0;
+  copy->entries.insert_after(nullptr, e);
+  return copy;
+}

@@ -4,6 +4,7 @@
 #include "kern/assert.h"
 #include "kern/zalloc.h"
 #include "lib/new.h"
+#include "vm/vm_pageout.h"
 #include "vm/vm_pager.h"
 #include "vm/vm_resident.h"
 
@@ -22,6 +23,11 @@ VmObject* terminate(VmObject* object) {
     IrqSpinGuard g(object->lock);
     kassert(object->shadowers.empty());
     while (VmPage* p = object->memq.front()) vm_page_free_tabled(p);
+    if (object->existence) {
+      vm_page_free(vm_page_from_phys(arch_virt_to_phys(object->existence)),
+                   object->existence_order);
+      object->existence = nullptr;
+    }
     backing = object->shadow;
     object->shadow = nullptr;
     if (backing) {
@@ -98,10 +104,7 @@ bool try_collapse_locked(VmObject* backing) {
 
 }  // namespace
 
-void vm_object_free_dead(VmObject* object) {
-  VmObject* backing = terminate(object);
-  kassert(backing == nullptr);
-}
+void vm_object_free_dead(VmObject* object) { vm_object_deallocate(terminate(object)); }
 
 void vm_object_bootstrap() {}
 
@@ -274,8 +277,9 @@ VmPage* VmChainWalk::find(uint64_t offset) {
     } else {
       break;
     }
-    if (o->pager) {
-      // The pager has the page; its object stays locked for the caller to ask for it.
+    if (o->pager && (!o->internal || vm_object_existence_test(o, off))) {
+      // The pager has the page; its object stays locked for the caller to ask for it. (The
+      // default pager has only the pages an anonymous object paged out.)
       owner_ = o;
       at_pager_ = true;
       pager_offset_ = off;

@@ -82,6 +82,12 @@ struct VmObject {
   uint32_t paging_in_progress = 0;
   // On the pager thread's queue of objects to terminate (vm_pager.cc).
   QueueLink pager_link;
+  // Anonymous memory whose pager is the default pager (given at its first pageout): the
+  // pager holds only the pages the existence map marks, a bit a page, in 2^existence_order
+  // pages from the page allocator (guarded by lock).
+  bool internal = false;
+  uint8_t* existence = nullptr;
+  uint8_t existence_order = 0;
 };
 
 // A new anonymous object of `size` bytes (rounded up to pages) with one reference, no pages.
@@ -157,7 +163,7 @@ class VmChainWalk {
 
 // Frees an object whose reference count reached zero and that nobody can reach any more:
 // its pages (mapped nowhere) and the structure. For vm_pager.cc, which terminates objects
-// with pagers after their data went back. The object must shadow nothing.
+// with pagers after their data went back. Its backing object loses a reference.
 void vm_object_free_dead(VmObject* object);
 
 // Per-boot set-up and, for the host tests, tear-down (no object may be alive).

@@ -233,3 +233,9 @@ VmPageStats vm_page_stats() {
   for (unsigned k = 0; k < kVmPageOrders; ++k) st.free_blocks[k] = g_free[k].size();
   return st;
 }
+
+size_t vm_page_free_count() {
+  // A racy read is enough: callers use it to decide whether to wake or wait for the pageout
+  // daemon, and check again after.
+  return __atomic_load_n(&g_free_pages, __ATOMIC_RELAXED);
+}

@@ -188,7 +188,8 @@ size_t vm_pager_run_deferred() {
       IpcGuard g;
       if (port_valid(o->pager) && o->pager->pager_object == o) o->pager->pager_object = nullptr;
     }
-    bool alive = port_valid(o->pager) && !o->pager_dead;
+    // An external pager gets its dirty pages back; the default pager's are simply dropped.
+    bool alive = port_valid(o->pager) && !o->pager_dead && !o->internal;
     // Its dirty and precious pages go back to the pager, one message a page.
     while (alive) {
       VmMapCopy* copy = nullptr;
@@ -243,8 +244,8 @@ void vm_pager_thread(void*) {
 }
 
 namespace {
-Port* g_default_pager;            // a send right (guarded by ipc_lock)
-const void* g_default_pager_task;  // (guarded by ipc_lock)
+Port* g_default_pager;             // a send right (guarded by ipc_lock)
+const void* g_default_pager_task;  // written under ipc_lock, read without a lock
 }  // namespace
 
 Port* vm_pager_set_default(Port* manager, const void* task) {
@@ -252,7 +253,7 @@ Port* vm_pager_set_default(Port* manager, const void* task) {
   Port* current = g_default_pager;
   if (port_valid(manager)) {
     g_default_pager = manager;  // the caller's right moves to the kernel, the old one out
-    g_default_pager_task = task;
+    __atomic_store_n(&g_default_pager_task, task, __ATOMIC_RELEASE);
     return current;
   }
   if (port_valid(current)) {
@@ -263,8 +264,56 @@ Port* vm_pager_set_default(Port* manager, const void* task) {
 }
 
 const void* vm_pager_default_task() {
-  IpcGuard g;
-  return g_default_pager_task;
+  // Read with object locks held (page allocation), which come after the IPC lock.
+  return __atomic_load_n(&g_default_pager_task, __ATOMIC_ACQUIRE);
+}
+
+bool vm_pager_bind_default(VmObject* o) {
+  Port* dp;
+  Port* mo;
+  Port* control;
+  Port* name;
+  {
+    IpcGuard g;
+    if (!port_valid(g_default_pager) || !g_default_pager->active) return false;
+    {
+      SpinGuard og(o->lock);
+      if (o->pager) return true;
+      if (o->terminating) return false;
+    }
+    mo = port_alloc();
+    control = port_alloc();
+    name = port_alloc();
+    if (!mo || !control || !name) {
+      Port* made[] = {mo, control, name};
+      for (Port* p : made)
+        if (p) {
+          p->active = false;
+          port_release(p);
+        }
+      return false;
+    }
+    // The memory object's receive right goes to the default pager with memory_object_create;
+    // the object keeps a send right.
+    port_make_send(mo);
+    port_reference(mo);
+    mo->pager_object = o;
+    control->kotype = KObjectType::kMemoryControl;
+    control->kobject = o;
+    name->kotype = KObjectType::kMemoryName;
+    name->kobject = o;
+    dp = g_default_pager;
+    port_copy_send(dp);  // moved by memory_object_create
+    port_reference(dp);
+    SpinGuard og(o->lock);
+    o->pager = mo;
+    o->pager_control = control;
+    o->pager_name = name;
+    o->internal = true;
+    o->pager_ready = true;
+  }
+  pager_send_create(dp, mo, o->size, control, name);
+  return true;
 }
 
 VmObject* vm_pager_object_of_control(Port* control) {

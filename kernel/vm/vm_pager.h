@@ -99,6 +99,11 @@ Port* vm_pager_set_default(Port* manager, const void* task);
 // nullptr.
 const void* vm_pager_default_task();
 
+// Gives anonymous object `o` a memory object at the default pager (its first pageout): the
+// object becomes internal and memory_object_create is sent. false if there is no default
+// pager or no memory. No lock held.
+bool vm_pager_bind_default(VmObject* o);
+
 // The object a control port stands for, with a reference (nullptr if none). IPC lock free.
 VmObject* vm_pager_object_of_control(Port* control);
 
@@ -116,6 +121,9 @@ void pager_send_data_unlock(Port* pager, Port* control, uint64_t offset, uint64_
 void pager_send_data_return(Port* pager, Port* control, uint64_t offset, VmMapCopy* data,
                             uint64_t size, bool dirty, bool kernel_copy);
 void pager_send_terminate(Port* pager, Port* control, Port* name);
+// memory_object_default.defs: `default_pager` moved, `object`'s receive right moved.
+void pager_send_create(Port* default_pager, Port* object, uint64_t size, Port* control,
+                       Port* name);
 void pager_send_lock_completed(Port* reply, mach_msg_type_name_t reply_type, Port* control,
                                uint64_t offset, uint64_t length);
 void pager_send_supply_completed(Port* reply, mach_msg_type_name_t reply_type, Port* control,

@@ -5,6 +5,7 @@
 #include "kern/lock.h"
 #include "lib/string.h"
 #include "vm/vm_object.h"
+#include "vm/vm_pageout.h"
 
 namespace {
 
@@ -97,6 +98,7 @@ VmPage* vm_page_lookup(VmObject* object, uint64_t offset) {
 }
 
 VmPage* vm_page_alloc_for(VmObject* object, uint64_t offset) {
+  if (!vm_page_may_allocate()) return nullptr;  // the reserve is for pageout
   VmPage* p = vm_page_grab();
   if (!p) return nullptr;
   vm_page_insert(p, object, offset);
@@ -188,4 +190,35 @@ void vm_page_zero_fill(VmPage* p) { memset(vm_page_to_virt(p), 0, kPageSize); }
 
 void vm_page_copy(VmPage* src, VmPage* dst) {
   memcpy(vm_page_to_virt(dst), vm_page_to_virt(src), kPageSize);
+}
+
+VmPage* vm_resident_inactive_try_lock(VmObject** object) {
+  SpinGuard g(g_lock);
+  // A page on a queue is tabled in its object, which cannot be freed before the page is:
+  // freeing takes this lock. So the object may be try-locked from here (a try, because the
+  // object's lock comes first in the lock order).
+  for (size_t n = g_inactive.size(); n > 0; --n) {
+    VmPage* p = g_inactive.front();
+    VmObject* o = p->object;
+    if (!(p->vm_flags & (kVmPageBusy | kVmPageAbsent)) && p->wire_count == 0 &&
+        o->lock.try_lock()) {
+      *object = o;
+      return p;
+    }
+    // Busy, wired or its object in use: look again later.
+    g_inactive.remove(p);
+    g_inactive.push_back(p);
+  }
+  return nullptr;
+}
+
+void vm_resident_balance_queues() {
+  IrqSpinGuard g(g_lock);
+  while (g_inactive.size() * 3 < g_active.size() + g_inactive.size()) {
+    VmPage* p = g_active.pop_front();
+    if (!p) break;
+    p->vm_flags &= static_cast<uint16_t>(~kVmPageActive);
+    g_inactive.push_back(p);
+    p->vm_flags |= kVmPageInactive;
+  }
 }

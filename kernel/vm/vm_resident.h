@@ -109,6 +109,14 @@ void vm_page_unwire(VmPage* page);
 void vm_page_activate(VmPage* page);
 void vm_page_deactivate(VmPage* page);
 
+// For the pageout daemon (interrupts off): the first page of the inactive queue whose object
+// it could lock without waiting (that object stays locked: the caller unlocks it), skipping
+// busy and wired pages; nullptr if none.
+VmPage* vm_resident_inactive_try_lock(VmObject** object);
+// Moves pages from the head of the active queue to the inactive queue until it holds a third
+// of the pageable pages.
+void vm_resident_balance_queues();
+
 // Data helpers through the direct map.
 void vm_page_zero_fill(VmPage* page);
 void vm_page_copy(VmPage* src, VmPage* dst);

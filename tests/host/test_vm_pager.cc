@@ -17,7 +17,9 @@
 
 namespace {
 
-enum class Msg { kInit, kRequest, kUnlock, kReturn, kTerminate, kLockDone, kSupplyDone, kChangeDone };
+enum class Msg {
+  kInit, kRequest, kUnlock, kReturn, kTerminate, kLockDone, kSupplyDone, kChangeDone, kCreate
+};
 
 struct Sent {
   Msg kind;
@@ -74,6 +76,13 @@ void pager_send_terminate(Port* pager, Port* control, Port* name) {
     port_destroy(p);
     port_release(p);
   }
+}
+void pager_send_create(Port* default_pager, Port* object, uint64_t, Port*, Port*) {
+  g_sent.push_back({Msg::kCreate});
+  IpcGuard g;
+  port_release_send(default_pager);
+  port_destroy(object);
+  port_release(object);
 }
 void pager_send_lock_completed(Port*, mach_msg_type_name_t, Port*, uint64_t offset,
                                uint64_t length) {

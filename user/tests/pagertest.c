@@ -372,6 +372,28 @@ TEST(vm_map_of_bad_ports) {
   destroy(mo);
 }
 
+/* Mica boots this test with 128 MiB: reading a 192 MiB object makes the pageout daemon drop
+   clean pages (the pager has them), which are asked for again when read again. */
+TEST(clean_pages_dropped_under_memory_pressure) {
+  enum { kBig = 192 << 20 };
+  mach_port_t mo = new_object(kCompute);
+  vm_address_t a = map_object(mo, kBig);
+  ASSERT(a != 0);
+  int bad = 0;
+  for (vm_size_t off = 0; off < kBig; off += kPage)
+    bad += *(volatile uint32_t *)(a + off) != pattern(off);
+  EXPECT_EQ(bad, 0);
+  int before = pager.requests;
+  for (vm_size_t off = 0; off < 16 * kPage; off += kPage)
+    bad += *(volatile uint32_t *)(a + off) != pattern(off);
+  EXPECT_EQ(bad, 0);
+  EXPECT(pager.requests > before); /* the first pages had been dropped */
+  EXPECT_EQ(pager.returns, 0);     /* clean: nothing sent back */
+  KR_OK(vm_deallocate(mach_task_self(), a, kBig));
+  EXPECT_EQ(wait_for(&pager.terminates, 1, 2000), 1);
+  destroy(mo);
+}
+
 static mach_port_t host_priv;  /* argv[1], the boot script's ${host-port} */
 
 TEST(default_memory_manager_set_and_query) {

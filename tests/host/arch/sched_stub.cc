@@ -52,3 +52,6 @@ WaitResult thread_block() {
   ++g_blocks;
   return g_block_hook ? g_block_hook(g_wait_event) : WaitResult::kTimedOut;
 }
+
+// No threads on the host: the MI code asking who runs (the reserved pool) hears "nobody".
+Thread* current_thread() { return nullptr; }
