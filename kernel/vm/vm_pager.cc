@@ -14,14 +14,6 @@
 #include "vm/vm_object.h"
 #include "vm/vm_resident.h"
 
-// TEMPORARY until the pmap's reverse map lands (machine/pmap.h): loud placeholders.
-void pmap_page_protect(paddr_t pa, unsigned prot);
-bool pmap_is_modified(paddr_t pa);
-void pmap_clear_modify(paddr_t pa);
-[[gnu::weak]] void pmap_page_protect(paddr_t, unsigned) { panic("pmap_page_protect missing"); }
-[[gnu::weak]] bool pmap_is_modified(paddr_t) { panic("pmap_is_modified missing"); }
-[[gnu::weak]] void pmap_clear_modify(paddr_t) { panic("pmap_clear_modify missing"); }
-
 namespace {
 
 // Objects whose last reference went, waiting for the pager thread. A leaf lock: objects are
