@@ -58,9 +58,10 @@ void pmap_activate(Pmap* pmap);
 // bit set by the hardware is never lost until the matching clear call. The record outlives
 // the page's free and reuse, so whoever takes a fresh page clears what it cares about.
 
-// Lowers every mapping of the page to `prot`, as pmap_protect does per range: kProtNone
-// removes them all; without kProtWrite they become read-only; without kProtExecute they stop
-// being executable. All CPUs stop using the old translations before this returns.
+// Lowers every mapping of the page to `prot`: without kProtRead (kProtNone, or a pager's lock
+// on reads) it removes them all, since the MMU cannot map a page unreadable; otherwise,
+// without kProtWrite they become read-only, and without kProtExecute they stop being
+// executable. All CPUs stop using the old translations before this returns.
 void pmap_page_protect(paddr_t pa, unsigned prot);
 // Whether the page has been written through any mapping since the last pmap_clear_modify.
 bool pmap_is_modified(paddr_t pa);

@@ -112,6 +112,14 @@ TEST_F(PmapPvTest, PageProtectActsOnEveryMappingOfThePage) {
   EXPECT_EQ(pmap_stats(r).mapped_pages, 0u);
   EXPECT_EQ(pmap_pv_entries(), 1u);
 
+  // Without read, nothing can stay mapped (a pager locking reads asks for write|execute).
+  ASSERT_TRUE(pmap_enter(q, kVa, a, kRW));
+  ASSERT_TRUE(pmap_enter(r, kVa, a, kProtRead));
+  pmap_page_protect(a, kProtWrite | kProtExecute);
+  EXPECT_FALSE(maps(q, kVa, a));
+  EXPECT_FALSE(maps(r, kVa, a));
+  EXPECT_EQ(pmap_pv_entries(), 1u);
+
   // Nothing left to act on: harmless.
   pmap_page_protect(a, kProtNone);
   pmap_page_protect(a, kProtRead);

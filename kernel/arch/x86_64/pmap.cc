@@ -573,7 +573,8 @@ void pmap_page_protect(paddr_t pa, unsigned prot) {
   PvEntry* dead = nullptr;
   {
     IrqOff irq;
-    if (prot == kProtNone) {
+    // A page the MMU cannot read through a mapping is a page without mappings.
+    if (!(prot & kProtRead)) {
       unsigned backoff = 1;
       for (;;) {
         PvStep step = remove_first_mapping(page, &dead);

@@ -198,7 +198,7 @@ void pmap_page_protect(paddr_t pa, unsigned prot) {
   VmPage* page = vm_page_from_phys(pa);
   if (!page) return;
   std::lock_guard<std::mutex> g(g_mutex);
-  if (prot == kProtNone) {
+  if (!(prot & kProtRead)) {  // as on x86-64: unreadable means unmapped
     while (PvEntry* e = pv_head(page)) erase_locked(e->pmap, e->pmap->ptes.find(e->va));
     return;
   }
