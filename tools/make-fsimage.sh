@@ -9,6 +9,10 @@
 # of 16-byte records, record k being the file's tag letter, k in 14 lowercase hex digits and
 # a newline ("r00000000000000\n", "r00000000000001\n", ...), cut at the file's length. The
 # table below is the one fstest.c expects (keep them in step).
+#
+# The image is cut kMissing blocks short of what the superblock says, as a damaged disk would
+# be: the last file, "truncated", has only its first blocks on it, so that the server's
+# answer to a failed read can be tested.
 set -euo pipefail
 [ $# -eq 1 ] || { sed -n '6p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 img=$1
@@ -16,6 +20,7 @@ img=$1
 kBlock=4096
 kEntry=64       # bytes per file table entry, from offset 64 of block 0
 kNameField=48   # the name field of an entry: 1..47 characters and at least one NUL
+kMissing=4      # blocks of "truncated" past the end of the image
 
 #       name                                              tag length  writable
 files=(
@@ -27,6 +32,7 @@ files=(
   "shared                                            s 32768   1"  # mapped by two tasks
   "scratch                                           x 20000   1"  # fs_write_file
   "n2345678901234567890123456789012345678901234567   n 100     0"  # the longest name: 47
+  "truncated                                         t 32768   0"  # 8 blocks, 4 on the disk
 )
 
 # VALUE BYTES: VALUE in BYTES little-endian bytes, as printf %b escapes.
@@ -69,5 +75,5 @@ done
 
 # The superblock's head: magic, version 1, block size, blocks in the image, files.
 printf '%b' "MICAFS01$(le 1 4)$(le $kBlock 4)$(le $block 4)$(le $i 4)" | put 0
-truncate -s $((block * kBlock)) "$img.tmp"  # zero tails; the image ends with the last block
+truncate -s $(((block - kMissing) * kBlock)) "$img.tmp"  # zero tails; cut short
 mv "$img.tmp" "$img"

@@ -299,40 +299,45 @@ kern_return_t memory_object_terminate(mach_port_t object, mach_port_t control,
 }
 
 /* Answers a request for [offset, offset + length) of f: the file's pages from the disk, the
-   bytes past its end zeroed, and data_error for pages wholly past its end. */
+   bytes past its end zeroed, and data_error for pages wholly past its end. Counters move
+   before the answers go: the faulting client may ask for them as soon as the kernel has the
+   data. */
 static void supply(struct file *f, mach_port_t control, vm_offset_t offset, vm_size_t length) {
   vm_size_t file_end = round_page(f->length);
   vm_size_t in_file = 0;
   if (offset < file_end)
     in_file = length < file_end - offset ? length : file_end - offset;
+  count(&f->stats.pages_past_end, (length - in_file) / kPage);
   for (vm_size_t done = 0; done < in_file;) {
-    vm_size_t n = in_file - done < kReadChunk ? in_file - done : kReadChunk;
+    vm_size_t chunk = in_file - done < kReadChunk ? in_file - done : kReadChunk;
     vm_offset_t at = offset + done;
+    done += chunk;
     io_buf_ptr_t data = 0;
     mach_msg_type_number_t got = 0;
     recnum_t rec = (recnum_t)((f->first_block * kBlock + at) / kRecord);
-    kern_return_t kr = device_read(disk, 0, rec, (int)n, &data, &got);
-    if (kr != D_SUCCESS || got != n) {
-      if (kr == D_SUCCESS)
-        vm_deallocate(mach_task_self(), (vm_address_t)data, got);
+    if (device_read(disk, 0, rec, (int)chunk, &data, &got) != D_SUCCESS || got > chunk)
+      got = 0;
+    // A transfer that runs off the end of the disk comes back trimmed: the whole pages it
+    // brought are supplied, and the rest fails.
+    vm_size_t good = got / kPage * kPage;
+    if (got > good)
+      vm_deallocate(mach_task_self(), (vm_address_t)data + good, round_page(got) - good);
+    count(&f->stats.pages_supplied, good / kPage);
+    if (good < chunk)
       count(&f->stats.read_errors, 1);
-      memory_object_data_error(control, at, n, KERN_MEMORY_ERROR);
-    } else {
-      if (at + n > f->length)  // the last page: zero past the end of the file
-        memset((char *)data + (f->length - at), 0, at + n - f->length);
-      // Counted first: the faulting client may ask for the counters as soon as the kernel
-      // has the data. The data moves to the kernel with the message (dealloc).
-      count(&f->stats.pages_supplied, n / kPage);
-      memory_object_data_supply(control, at, (vm_offset_t)data, n, TRUE, VM_PROT_NONE, FALSE,
-                                MACH_PORT_NULL);
+    if (good > 0) {
+      if (at + good > f->length)  // the last page: zero past the end of the file
+        memset((char *)data + (f->length - at), 0, at + good - f->length);
+      // The data moves to the kernel with the message (dealloc): no copy is left here.
+      memory_object_data_supply(control, at, (vm_offset_t)data, good, TRUE, VM_PROT_NONE,
+                                FALSE, MACH_PORT_NULL);
     }
-    done += n;
+    if (good < chunk)
+      memory_object_data_error(control, at + good, chunk - good, KERN_MEMORY_ERROR);
   }
-  if (in_file < length) {
-    count(&f->stats.pages_past_end, (length - in_file) / kPage);
+  if (in_file < length)
     memory_object_data_error(control, offset + in_file, length - in_file,
                              KERN_INVALID_ADDRESS);
-  }
 }
 
 kern_return_t memory_object_data_request(mach_port_t object, mach_port_t control,
@@ -461,10 +466,12 @@ static bool read_table(uint64_t records) {
   if (memcmp(s->magic, "MICAFS01", 8) != 0 || s->version != kVersion ||
       s->block_size != kBlock || s->files > kMaxFiles || s->blocks == 0) {
     printf("fsserver: vd0 holds no file system (docs/fs.md)\n");
-  } else if ((uint64_t)s->blocks * (kBlock / kRecord) > records) {
-    printf("fsserver: the file system has %u blocks, the disk %lu records\n", s->blocks,
-           (unsigned long)records);
   } else {
+    // A disk shorter than its file system (a damaged one) is still served: reads past its
+    // end fail, and the pages they were for with them.
+    if ((uint64_t)s->blocks * (kBlock / kRecord) > records)
+      printf("fsserver: vd0 ends %lu blocks before its file system: reads past it fail\n",
+             (unsigned long)(s->blocks - records / (kBlock / kRecord)));
     ok = true;
     for (uint32_t i = 0; ok && i < s->files; i++) {
       size_t len = strnlen(e[i].name, kNameField);

@@ -42,8 +42,10 @@ static const struct file kShared = {"shared", 's', 8 * kPage, true};
 static const struct file kScratch = {"scratch", 'x', 20000, true};
 static const struct file kLongest = {"n2345678901234567890123456789012345678901234567", 'n', 100,
                                      false};
-static const struct file *const kFiles[] = {&kReadme, &kEmpty,   &kClusterFile, &kBig,
-                                            &kRw,     &kShared,  &kScratch,     &kLongest};
+/* 8 blocks, of which the image holds the first 4 (make-fsimage.sh cuts it short). */
+static const struct file kTruncated = {"truncated", 't', 8 * kPage, false};
+static const struct file *const kFiles[] = {&kReadme, &kEmpty,   &kClusterFile, &kBig,     &kRw,
+                                            &kShared, &kScratch, &kLongest,     &kTruncated};
 
 static mach_port_t master;  /* the device master port, argv[2] */
 
@@ -520,6 +522,33 @@ TEST(write_file_through_the_object) {
   EXPECT_EQ(fs_write_file(fs(), "nosuchfile", buf, 10), FS_NO_SUCH_FILE);
   KR_OK(vm_deallocate(mach_task_self(), big, round_page(kScratch.length + 1)));
   KR_OK(vm_deallocate(mach_task_self(), buf, kWrite));
+}
+
+/* --- A damaged disk --- */
+
+TEST(disk_errors_fail_the_access_not_the_server) {
+  fs_stats_t before = stats_of(&kTruncated);
+  char *p = (char *)map(open_file(&kTruncated), kTruncated.length, VM_PROT_READ);
+  ASSERT(p != NULL);
+  // One request for the 8 pages: the disk gave 4, the server refused the others.
+  EXPECT_EQ(bad_bytes(p, 't', 0, 4 * kPage), 0);
+  fs_stats_t read = stats_of(&kTruncated);
+  EXPECT_EQ(read.data_requests, before.data_requests + 1);
+  EXPECT_EQ(read.pages_supplied, before.pages_supplied + 4);
+  EXPECT_EQ(read.read_errors, before.read_errors + 1);
+  EXPECT_EQ(kernel_reads((vm_address_t)p + 6 * kPage), MACH_SEND_INVALID_DATA);
+  EXPECT_EQ(stats_of(&kTruncated).read_errors, before.read_errors + 2);
+  unmap_and_wait((vm_address_t)p, kTruncated.length, &kTruncated, before.terminates + 1);
+  // fs_read_file: the server's own touch of the missing pages fails, and so does the call;
+  // the server lives on.
+  vm_offset_t data = 0;
+  mach_msg_type_number_t n = 0;
+  EXPECT_EQ(fs_read_file(fs(), kTruncated.name, &data, &n), FS_IO_ERROR);
+  EXPECT(WAIT_UNTIL(stats_of(&kTruncated).terminates == before.terminates + 2, 5000));
+  KR_OK(fs_read_file(fs(), kReadme.name, &data, &n));
+  ASSERT_EQ(n, kReadme.length);
+  expect_file_at((const char *)data, &kReadme);
+  KR_OK(vm_deallocate(mach_task_self(), data, n));
 }
 
 /* --- Bad input --- */
