@@ -32,7 +32,7 @@ files=(
   "shared                                            s 32768   1"  # mapped by two tasks
   "scratch                                           x 20000   1"  # fs_write_file
   "n2345678901234567890123456789012345678901234567   n 100     0"  # the longest name: 47
-  "truncated                                         t 32768   0"  # 8 blocks, 4 on the disk
+  "truncated                                         t 32768   1"  # 8 blocks, 4 on the disk
 )
 
 # VALUE BYTES: VALUE in BYTES little-endian bytes, as printf %b escapes.

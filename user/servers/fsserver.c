@@ -128,23 +128,39 @@ static kern_return_t look_up(const char *name, struct file **out) {
 }
 
 /* --- Touching our own mappings without dying of it ---
-   fs_probe(p) reads the byte at p and returns 1. If the read faults (the pager answered
-   data_error, or nothing within the kernel's bound), the exception thread moves the thread
-   from fs_probe_load to fs_probe_fail, and fs_probe returns 0. */
+   fs_probe(p) reads the byte at p and returns 1; fs_copy(dst, src, n) copies n bytes and
+   returns 1. If an access of theirs faults (the pager answered data_error, or nothing within
+   the kernel's bound), the exception thread moves the thread to fs_access_failed, which
+   returns 0. Neither touches the stack before its accesses, so the return stays valid. */
 int fs_probe(const volatile void *p);
-extern const char fs_probe_load[], fs_probe_fail[];
+int fs_copy(void *dst, const void *src, size_t n);
+extern const char fs_probe_load[], fs_copy_quads[], fs_copy_bytes[], fs_access_failed[];
 __asm__(".text\n"
-        ".globl fs_probe, fs_probe_load, fs_probe_fail\n"
+        ".globl fs_probe, fs_copy, fs_probe_load, fs_copy_quads, fs_copy_bytes\n"
+        ".globl fs_access_failed\n"
         ".type fs_probe, @function\n"
         "fs_probe:\n"
         "fs_probe_load:\n"
         "  movzbl (%rdi), %eax\n"
         "  movl $1, %eax\n"
         "  ret\n"
-        "fs_probe_fail:\n"
-        "  xorl %eax, %eax\n"
+        ".size fs_probe, . - fs_probe\n"
+        ".type fs_copy, @function\n"
+        "fs_copy:\n"  // 8 bytes at a time, then the rest (QEMU's TCG copies rep movsb bytewise)
+        "  movq %rdx, %rcx\n"
+        "  shrq $3, %rcx\n"
+        "fs_copy_quads:\n"
+        "  rep movsq\n"
+        "  movq %rdx, %rcx\n"
+        "  andq $7, %rcx\n"
+        "fs_copy_bytes:\n"
+        "  rep movsb\n"
+        "  movl $1, %eax\n"
         "  ret\n"
-        ".size fs_probe, . - fs_probe\n");
+        ".size fs_copy, . - fs_copy\n"
+        "fs_access_failed:\n"
+        "  xorl %eax, %eax\n"
+        "  ret\n");
 
 kern_return_t catch_exception_raise(mach_port_t port, mach_port_t thread, mach_port_t task,
                                     integer_t exception, integer_t code,
@@ -152,8 +168,10 @@ kern_return_t catch_exception_raise(mach_port_t port, mach_port_t thread, mach_p
   struct i386_thread_state st;
   mach_msg_type_number_t n = i386_THREAD_STATE_COUNT;
   kern_return_t kr = thread_get_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st, &n);
-  if (kr == KERN_SUCCESS && exception == EXC_BAD_ACCESS && st.rip == (uintptr_t)fs_probe_load) {
-    st.rip = (uintptr_t)fs_probe_fail;
+  bool ours = st.rip == (uintptr_t)fs_probe_load || st.rip == (uintptr_t)fs_copy_quads ||
+              st.rip == (uintptr_t)fs_copy_bytes;
+  if (kr == KERN_SUCCESS && exception == EXC_BAD_ACCESS && ours) {
+    st.rip = (uintptr_t)fs_access_failed;
     kr = thread_set_state(thread, i386_REGS_SEGS_STATE, (thread_state_t)&st,
                           i386_THREAD_STATE_COUNT);
   } else {
@@ -209,9 +227,9 @@ kern_return_t do_fs_open(mach_port_t server, const_fs_name_t name, mach_port_t *
 }
 
 kern_return_t do_fs_read_file(mach_port_t server, const_fs_name_t name, vm_offset_t *data,
-                              mach_msg_type_number_t *count) {
+                              mach_msg_type_number_t *data_count) {
   *data = 0;
-  *count = 0;
+  *data_count = 0;
   struct file *f;
   kern_return_t kr = look_up(name, &f);
   if (kr != KERN_SUCCESS)
@@ -226,30 +244,33 @@ kern_return_t do_fs_read_file(mach_port_t server, const_fs_name_t name, vm_offse
     return kr;
   // The reply moves the mapping out of our space (Dealloc in fs.defs).
   *data = a;
-  *count = (mach_msg_type_number_t)f->length;
+  *data_count = (mach_msg_type_number_t)f->length;
   return KERN_SUCCESS;
 }
 
 kern_return_t do_fs_write_file(mach_port_t server, const_fs_name_t name, vm_offset_t data,
-                               mach_msg_type_number_t count) {
+                               mach_msg_type_number_t data_count) {
   struct file *f;
   kern_return_t kr = look_up(name, &f);
   if (kr != KERN_SUCCESS)
     return kr;
   if (!f->writable)
     return FS_READ_ONLY;
-  if (count > f->length)
+  if (data_count > f->length)
     return FS_NO_SPACE;
-  if (count > 0) {
+  if (data_count > 0) {
     vm_address_t a;
-    kr = map_file(f, VM_PROT_READ | VM_PROT_WRITE, count, &a);
+    kr = map_file(f, VM_PROT_READ | VM_PROT_WRITE, 0, &a);
     if (kr != KERN_SUCCESS)
       return kr;
-    memcpy((void *)a, (const void *)data, count);  // the pages are resident: no fault fails
+    // Each page written faults in first (a data request), as it would for any writer.
+    bool copied = fs_copy((void *)a, (const void *)data, data_count);
     vm_deallocate(mach_task_self(), a, round_page(f->length));
+    if (!copied)
+      return FS_IO_ERROR;  // what was copied before the failed page stays
   }
   // Success: the request's memory is ours to release (on an error, mach_msg_server's).
-  vm_deallocate(mach_task_self(), data, count);
+  vm_deallocate(mach_task_self(), data, data_count);
   return KERN_SUCCESS;
 }
 

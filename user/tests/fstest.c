@@ -43,7 +43,7 @@ static const struct file kScratch = {"scratch", 'x', 20000, true};
 static const struct file kLongest = {"n2345678901234567890123456789012345678901234567", 'n', 100,
                                      false};
 /* 8 blocks, of which the image holds the first 4 (make-fsimage.sh cuts it short). */
-static const struct file kTruncated = {"truncated", 't', 8 * kPage, false};
+static const struct file kTruncated = {"truncated", 't', 8 * kPage, true};
 static const struct file *const kFiles[] = {&kReadme, &kEmpty,   &kClusterFile, &kBig,     &kRw,
                                             &kShared, &kScratch, &kLongest,     &kTruncated};
 
@@ -549,6 +549,21 @@ TEST(disk_errors_fail_the_access_not_the_server) {
   ASSERT_EQ(n, kReadme.length);
   expect_file_at((const char *)data, &kReadme);
   KR_OK(vm_deallocate(mach_task_self(), data, n));
+  // fs_write_file: the copy into page 4 fails, and so does the call. The 4 pages before it
+  // were written, and reach the disk when the object goes.
+  vm_address_t buf = 0;
+  KR_OK(vm_allocate(mach_task_self(), &buf, 5 * kPage, TRUE));
+  memset((void *)buf, '=', 5 * kPage);
+  EXPECT_EQ(fs_write_file(fs(), kTruncated.name, buf, 5 * kPage), FS_IO_ERROR);
+  EXPECT(WAIT_UNTIL(stats_of(&kTruncated).terminates == before.terminates + 3, 5000));
+  fs_stats_t written = stats_of(&kTruncated);
+  EXPECT_EQ(written.pages_written, before.pages_written + 4);
+  EXPECT_EQ(written.write_errors, 0);
+  char disk[16];
+  ASSERT(read_disk(&kTruncated, 4 * kPage - sizeof disk, disk, sizeof disk));
+  EXPECT(memcmp(disk, (const char *)buf, sizeof disk) == 0);
+  KR_OK(vm_deallocate(mach_task_self(), buf, 5 * kPage));
+  EXPECT(MACH_PORT_VALID(open_file(&kReadme)));  // still serving
 }
 
 /* --- Bad input --- */
