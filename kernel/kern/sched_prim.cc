@@ -112,6 +112,9 @@ bool reschedule(Thread* self, bool requeue, Thread* direct = nullptr) {
     p->active_thread = next;
   }
   if (next == self) return false;
+  // A thread leaving its CPU after assert_wait has done its block, even if it was preempted
+  // before calling thread_block, or woken while on its way out (see there).
+  self->wait_consumed = true;
   while (__atomic_load_n(&next->on_cpu, __ATOMIC_ACQUIRE)) arch_cpu_relax();
   next->on_cpu = true;
   ++p->context_switches;
@@ -138,6 +141,7 @@ void assert_wait(const void* event, uint64_t timeout_ns) {
     SpinGuard g(b.lock);
     self->wait_event = event;
     self->wait_result = WaitResult::kAwakened;
+    self->wait_consumed = false;
     self->state = ThreadState::kWaiting;
     b.threads.push_back(self);
     if (timeout_ns) {
@@ -153,6 +157,13 @@ void assert_wait(const void* event, uint64_t timeout_ns) {
 WaitResult thread_block() {
   Thread* self = current_thread();
   IrqState s = arch_irq_disable();
+  if (self->wait_consumed && self->state == ThreadState::kRunning) {
+    // Preempted between assert_wait and here: the thread was switched out as if it had
+    // blocked, and runs again only because the wait ended. Blocking now would leave it on
+    // no run queue.
+    arch_irq_restore(s);
+    return self->wait_result;
+  }
   if (self->terminate_requested && self->state == ThreadState::kWaiting)
     clear_wait(self, WaitResult::kInterrupted);
   reschedule(self, false);

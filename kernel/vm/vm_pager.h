@@ -37,7 +37,7 @@ inline constexpr uint64_t kPagerObjectSize = uint64_t{1} << 46;
 // The most pages one data request asks for (the faulting one and read-ahead): 64 KiB.
 inline constexpr uint64_t kPagerCluster = 16;
 // How long a fault waits for a pager's answer (ready, data, unlock) before it fails.
-inline constexpr uint64_t kPagerReplyBoundNs = 3'000'000'000;
+inline constexpr uint64_t kPagerReplyBoundNs = 10'000'000'000;
 
 // --- The kernel's calls (vm_map, faults, object death, port death) -------------------------
 

@@ -3,6 +3,9 @@
    look at what the kernel asked and what the mapped memory shows. Hostile pagers (silent,
    dying, lying, flooding) must end in a defined outcome: the access fails, nothing hangs.
 
+   Mica-only: it counts kernel objects (mica_counters.h), and GNU Mach waits for a silent
+   pager forever. The first five tests pass on GNU Mach (tools/gnumach-boot.sh).
+
    An access the kernel cannot satisfy is observed without exceptions: mach_msg's copyin of a
    message that lies in the mapped page fails (MACH_SEND_INVALID_DATA on GNU Mach and
    Mica), after at most the kernel's bound on a pager's answer. */
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <test/mach_util.h>
+#include <test/mica_counters.h>
 
 /* The server side of memory_object.defs (user/CMakeLists.txt: mach_memory_object_server).
    Its routines below take every argument of the .defs, used or not. */
@@ -306,7 +310,7 @@ TEST(pager_death_fails_waiting_access_at_once) {
   start_thread(dying_reader, 0);
   EXPECT_EQ(wait_for(&pager.requests, 1, 1000), 1);
   KR_OK(mach_port_mod_refs(mach_task_self(), mo, MACH_PORT_RIGHT_RECEIVE, -1)); /* dies */
-  /* Well before the kernel's bound on an answer (3 s). */
+  /* Well before the kernel's bound on an answer (10 s). */
   EXPECT_EQ(wait_for(&dying_done, 1, 500), 1);
   EXPECT_EQ(dying_result, MACH_SEND_INVALID_DATA);
   EXPECT_EQ(kernel_reads(dying_addr + kPage), MACH_SEND_INVALID_DATA);
@@ -372,10 +376,10 @@ TEST(vm_map_of_bad_ports) {
   destroy(mo);
 }
 
-/* Mica boots this test with 128 MiB: reading a 192 MiB object makes the pageout daemon drop
+/* Mica boots this test with 64 MiB: reading a 96 MiB object makes the pageout daemon drop
    clean pages (the pager has them), which are asked for again when read again. */
 TEST(clean_pages_dropped_under_memory_pressure) {
-  enum { kBig = 192 << 20 };
+  enum { kBig = 96 << 20 };
   mach_port_t mo = new_object(kCompute);
   vm_address_t a = map_object(mo, kBig);
   ASSERT(a != 0);
@@ -391,6 +395,41 @@ TEST(clean_pages_dropped_under_memory_pressure) {
   EXPECT_EQ(pager.returns, 0);     /* clean: nothing sent back */
   KR_OK(vm_deallocate(mach_task_self(), a, kBig));
   EXPECT_EQ(wait_for(&pager.terminates, 1, 2000), 1);
+  destroy(mo);
+}
+
+/* Objects mapped, faulted (by a good and by a silent pager), written and unmapped leave no
+   kernel object behind once terminated: ports, messages, VM objects, entries, copies. */
+TEST(pager_objects_leave_nothing_behind) {
+  mach_port_t mo = new_object(kCompute);
+  vm_address_t warm = map_object(mo, 4 * kPage); /* the pager thread's first use */
+  EXPECT_EQ(*(volatile uint32_t *)warm, pattern(0));
+  KR_OK(vm_deallocate(mach_task_self(), warm, 4 * kPage));
+  EXPECT_EQ(wait_for(&pager.terminates, 1, 2000), 1);
+  struct mica_kernel_counters before = counters();
+  for (int round = 0; round < 10; round++) {
+    pager.behaviour = round == 5 ? kSilent : kCompute;
+    vm_address_t a = map_object(mo, 64 * kPage);
+    ASSERT(a != 0);
+    if (round == 5) {
+      EXPECT_EQ(kernel_reads(a), MACH_SEND_INVALID_DATA);
+    } else {
+      for (int i = 0; i < 64; i++) EXPECT_EQ(*(volatile uint32_t *)(a + i * kPage), pattern(i * kPage));
+      *(volatile uint32_t *)(a + 3 * kPage) = round; /* dirty: returned at the end */
+    }
+    KR_OK(vm_deallocate(mach_task_self(), a, 64 * kPage));
+    EXPECT_EQ(wait_for(&pager.terminates, round + 2, 2000), round + 2);
+  }
+  msleep(50);
+  struct mica_kernel_counters after = counters();
+  EXPECT_EQ(after.ports, before.ports);
+  EXPECT_EQ(after.kmsgs, before.kmsgs);
+  EXPECT_EQ(after.vm_copies, before.vm_copies);
+  EXPECT_EQ(after.vm_map_entries, before.vm_map_entries);
+  /* The pager rewrites its supply buffer after each copy-in of it: the shadow object that
+     makes may stay until its next fault, when its backing object's lock was busy at the
+     copy's end (vm_object_collapse_chain). Ten rounds leak nothing beyond that one. */
+  EXPECT(after.vm_objects <= before.vm_objects + 1);
   destroy(mo);
 }
 
