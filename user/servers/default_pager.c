@@ -15,7 +15,8 @@
       faults on its own code, data, tables, buffers or stacks;
    5. registers the default port with vm_set_default_memory_manager.
    After that it allocates nothing of its own: only the kernel maps memory into it, the
-   out-of-line data of data_return messages and of device_read replies. It never exits. */
+   out-of-line data of data_return messages (wired on receipt, until it is on the disk) and
+   of device_read replies. It never exits. */
 #include "default_pager/default_pager.h"
 
 #include <mach.h>
@@ -126,6 +127,9 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* The pages of a data_return: wired so that the pageout daemon cannot take them back before
+   they are on the disk (the range goes, wired or not, at vm_deallocate). A failure is not
+   fatal: the write itself then says whether the pages could be read. */
 void dp_wire(vm_address_t address, vm_size_t size) {
   vm_wire(host_priv, mach_task_self(), address, size, VM_PROT_READ);
 }
