@@ -84,6 +84,10 @@ Outcome page_out_locked(VmObject* o, VmPage* p, VmMapCopy** copy, bool* dirty_ou
     return Outcome::kKept;
   }
   bool external = o->pager && !o->internal;
+  if (o->no_pageout) {
+    vm_page_activate(p);
+    return Outcome::kKept;
+  }
   // Anonymous memory needs the default pager; shared anonymous memory stays (eager copies of
   // it read resident pages only: vm_object_copy_slowly).
   if (!external && (o->shared || !vm_pager_default_task())) {
