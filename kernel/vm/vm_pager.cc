@@ -369,7 +369,12 @@ kern_return_t vm_pager_data_supply(VmObject* object, uint64_t offset, VmMapCopy*
   return KERN_SUCCESS;
 }
 
-kern_return_t vm_pager_data_unavailable(VmObject* object, uint64_t offset, uint64_t size) {
+namespace {
+
+// Ends every unanswered request (placeholder) in [offset, offset + size) with `ending`, which
+// gets the page, then wakes the faults waiting on the object.
+template <class F>
+kern_return_t end_requests(VmObject* object, uint64_t offset, uint64_t size, F&& ending) {
   if (!valid_range(offset, size)) return KERN_INVALID_ARGUMENT;
   IrqSpinGuard g(object->lock);
   uint64_t end = offset + size;
@@ -378,29 +383,23 @@ kern_return_t vm_pager_data_unavailable(VmObject* object, uint64_t offset, uint6
     VmPage* p = vm_page_lookup(object, off);
     if (!p || (p->vm_flags & (kVmPageBusy | kVmPageAbsent)) != (kVmPageBusy | kVmPageAbsent))
       continue;
-    vm_page_zero_fill(p);
     p->vm_flags &= static_cast<uint16_t>(~(kVmPageBusy | kVmPageAbsent));
+    ending(p);
   }
   thread_wakeup(object);
   return KERN_SUCCESS;
 }
 
+}  // namespace
+
+kern_return_t vm_pager_data_unavailable(VmObject* object, uint64_t offset, uint64_t size) {
+  return end_requests(object, offset, size, [](VmPage* p) { vm_page_zero_fill(p); });
+}
+
 kern_return_t vm_pager_data_error(VmObject* object, uint64_t offset, uint64_t size,
                                   kern_return_t) {
   // The fault fails with KERN_MEMORY_ERROR whatever the pager's code, as on GNU Mach.
-  if (!valid_range(offset, size)) return KERN_INVALID_ARGUMENT;
-  IrqSpinGuard g(object->lock);
-  uint64_t end = offset + size;
-  if (end > resident_end_locked(object)) end = resident_end_locked(object);
-  for (uint64_t off = offset; off < end; off += kPageSize) {
-    VmPage* p = vm_page_lookup(object, off);
-    if (!p || (p->vm_flags & (kVmPageBusy | kVmPageAbsent)) != (kVmPageBusy | kVmPageAbsent))
-      continue;
-    p->vm_flags &= static_cast<uint16_t>(~(kVmPageBusy | kVmPageAbsent));
-    p->vm_flags |= kVmPageError;
-  }
-  thread_wakeup(object);
-  return KERN_SUCCESS;
+  return end_requests(object, offset, size, [](VmPage* p) { p->vm_flags |= kVmPageError; });
 }
 
 kern_return_t vm_pager_ready(VmObject* object, bool may_cache, int copy_strategy) {
