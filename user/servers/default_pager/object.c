@@ -195,6 +195,7 @@ kern_return_t memory_object_create(mach_port_t old_memory_object, mach_port_t ne
                                    vm_size_t new_object_size, mach_port_t new_control_port,
                                    mach_port_t new_name, vm_size_t new_page_size) {
   const char *why = NULL;
+  char reason[48];
   uint32_t i = DP_NONE;
   mutex_lock(&dp_lock);
   if (current_port() != 0)
@@ -229,7 +230,8 @@ kern_return_t memory_object_create(mach_port_t old_memory_object, mach_port_t ne
       entry_remove(i);
       dp_stats.objects_created--;
       mutex_unlock(&dp_lock);
-      why = "cannot serve its port";
+      snprintf(reason, sizeof reason, "cannot serve its port (0x%x)", kr);
+      why = reason;
     }
   }
   if (why) {
