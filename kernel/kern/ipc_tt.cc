@@ -59,16 +59,32 @@ bool ipc_task_init(Task* task) {
   return true;
 }
 
-void ipc_task_terminate(Task* task) {
+void ipc_task_shutdown(Task* task) {
   IpcGuard g;
-  kobject_port_destroy(task->self_port);
-  task->self_port = nullptr;
   release_send(task->bootstrap_port);
   release_send(task->exception_port);
   if (task->space_active) {
     task->space_active = false;
     right_space_destroy(&task->space);
   }
+}
+
+Port* ipc_task_disable(Task* task) {
+  IpcGuard g;
+  Port* p = task->self_port;
+  task->self_port = nullptr;
+  if (p) {
+    p->kotype = KObjectType::kNone;
+    p->kobject = nullptr;
+  }
+  return p;
+}
+
+void ipc_kobject_port_kill(Port* p) {
+  if (!p) return;
+  IpcGuard g;
+  port_destroy(p);
+  port_release(p);
 }
 
 bool ipc_thread_init(Thread* t) {

@@ -8,8 +8,15 @@ struct Thread;
 struct Port;
 
 bool ipc_task_init(Task* task);
-// The task's rights all go (its space is emptied, its port dies).
-void ipc_task_terminate(Task* task);
+// The task's rights all go (its space is emptied, its special ports released); its own port
+// stays alive.
+void ipc_task_shutdown(Task* task);
+// The task's port stops denoting it: calls on it fail from now on, and nothing reaches the
+// task through it. Returns the port (with the kernel's reference) for ipc_kobject_port_kill.
+Port* ipc_task_disable(Task* task);
+// Destroys a port ipc_task_disable returned: its senders now hold dead names (dead-name
+// notifications go out).
+void ipc_kobject_port_kill(Port* port);
 bool ipc_thread_init(Thread* t);
 void ipc_thread_terminate(Thread* t);
 

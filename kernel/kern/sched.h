@@ -24,6 +24,11 @@ bool thread_wakeup_one(const void* event);
 bool thread_wakeup_one_here(const void* event);
 // Ends `t`'s wait, if it is waiting, with `result`.
 void clear_wait(Thread* t, WaitResult result);
+// For a thread told to end: ends its wait, if it waits (kInterrupted; not once it is in
+// thread_terminate_self), and raises its scheduled priority to `pri` if it is lower, so that
+// it runs soon whoever keeps its CPU busy (a queued thread moves to its new level). A thread
+// that runs, or is between a CPU and a queue, is left as it is: the caller interrupts it.
+void thread_wake_to_end(Thread* t, int pri);
 
 // Puts a runnable thread on a run queue, preempting or waking a CPU if it should run now.
 void thread_setrun(Thread* t);

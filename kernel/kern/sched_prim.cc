@@ -164,7 +164,9 @@ WaitResult thread_block() {
     arch_irq_restore(s);
     return self->wait_result;
   }
-  if (self->terminate_requested && self->state == ThreadState::kWaiting)
+  // A thread told to end does not wait (its wait returns kInterrupted), except for what it
+  // still does once it is ending (thread_terminate_self).
+  if (self->terminate_requested && !self->dying && self->state == ThreadState::kWaiting)
     clear_wait(self, WaitResult::kInterrupted);
   reschedule(self, false);
   arch_irq_restore(s);
@@ -189,6 +191,51 @@ void clear_wait(Thread* t, WaitResult result) {
   if (woke) {
     timeout_cancel(t);
     thread_setrun(t);
+  }
+  arch_irq_restore(s);
+}
+
+void thread_wake_to_end(Thread* t, int pri) {
+  IrqState s = arch_irq_disable();
+  // A waiting thread belongs to whoever ends its wait until it is queued: its priority may
+  // change in between.
+  const void* event = __atomic_load_n(&t->wait_event, __ATOMIC_ACQUIRE);
+  bool woke = false;
+  if (event) {
+    WaitBucket& b = bucket_for(event);
+    SpinGuard g(b.lock);
+    if (t->state == ThreadState::kWaiting && t->wait_event == event && !t->dying) {
+      b.threads.remove(t);
+      t->wait_event = nullptr;
+      t->wait_result = WaitResult::kInterrupted;
+      t->state = ThreadState::kRunnable;
+      woke = true;
+    }
+  }
+  if (woke) {
+    timeout_cancel(t);
+    if (t->sched_pri > pri) t->sched_pri = pri;
+    thread_setrun(t);
+    arch_irq_restore(s);
+    return;
+  }
+  // A queued thread moves to its new level under its queue's lock (run_queue.h). One that
+  // runs, or is between a CPU and a queue, is left alone: the caller interrupts it.
+  for (;;) {
+    Processor* owner = __atomic_load_n(&t->runq_owner, __ATOMIC_ACQUIRE);
+    if (!owner) break;
+    SpinGuard g(owner->lock);
+    if (t->runq_owner != owner) continue;
+    if (t->sched_pri > pri) {
+      owner->runq.remove(t);
+      t->sched_pri = pri;
+      owner->runq.enqueue(t);
+      if (pri < owner->active_thread->sched_pri) {
+        owner->need_resched = true;
+        if (owner != current_processor()) arch_send_reschedule(owner->id);
+      }
+    }
+    break;
   }
   arch_irq_restore(s);
 }

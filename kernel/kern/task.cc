@@ -1,8 +1,10 @@
-// Task creation and termination.
+// Task creation and termination. Lock order (docs/design.md): a task's lock before the wait
+// buckets and run queues, after ipc_lock; never two tasks' locks at once.
 #include "kern/task.h"
 
 #include "kern/ipc_tt.h"
 #include "kern/log.h"
+#include "kern/processor.h"
 #include "kern/sched.h"
 #include "kern/zalloc.h"
 #include "lib/new.h"
@@ -20,17 +22,20 @@ uint64_t next_task_id = 1;
 uint64_t user_tasks_alive;
 void (*all_exited_hook)();
 
-// The task has ended: its rights go now; its memory when the last reference does.
-void task_free(Task* task) {
-  ipc_task_terminate(task);
-  bool last;
-  {
-    IrqSpinGuard g(all_tasks_lock);
-    all_tasks.remove(task);
-    last = --user_tasks_alive == 0;
+// Waits until `task` has ended. The wait ends early only if the caller is told to end itself.
+// The flag is read and the wait asserted under the task lock, under which task_end sets it.
+void task_wait_ended(Task* task) {
+  Thread* self = current_thread();
+  for (;;) {
+    {
+      IrqSpinGuard g(task->lock);
+      if (task->ended) return;
+      assert_wait(&task->ended);
+    }
+    if (thread_block() == WaitResult::kInterrupted &&
+        __atomic_load_n(&self->terminate_requested, __ATOMIC_ACQUIRE))
+      return;
   }
-  task_release(task);
-  if (last && all_exited_hook) all_exited_hook();
 }
 
 }  // namespace
@@ -80,48 +85,104 @@ Task* task_create(const char* name, VmMap* parent) {
 
 void task_terminate_internal(Task* task) {
   Thread* self = current_thread();
-  bool empty;
+  task_reference(task);  // the task may end (and lose its own reference) while we look at it
+  bool shut = false;
   {
     IrqSpinGuard g(task->lock);
-    if (!task->active) return;  // already ending
-    task->active = false;
-    for (Thread* t : task->threads) {
-      if (t == self) continue;
-      if (!t->started) {
-        // Never ran (thread_create without thread_resume): nothing would ever run it to
-        // notice the request, and the task would stay forever. Make it run only to die on
-        // its way to user mode, as thread_terminate does.
-        t->terminate_requested = true;
-        t->started = true;
-        t->suspend_count = 0;
-        thread_start(t);
-      } else {
-        thread_terminate_internal(t);
+    task->active = false;  // no new threads
+    // A task without threads ends now; one with threads when the last has begun to end.
+    if (task->runnable_threads == 0 && !task->shutting_down) {
+      task->shutting_down = true;
+      shut = true;
+    }
+  }
+  if (shut) task_shutdown(task);
+  // Tell each thread, one at a time: each call takes the task lock itself, and a thread that
+  // never ran leaves the list at once.
+  for (;;) {
+    Thread* t = nullptr;
+    {
+      IrqSpinGuard g(task->lock);
+      for (Thread* x : task->threads) {
+        if (x != self && !x->terminate_requested) {
+          t = x;
+          thread_reference(t);
+          break;
+        }
       }
     }
-    empty = task->threads.empty();
+    if (!t) break;
+    thread_terminate_internal(t);
+    thread_release(t);
   }
-  // The caller's own task: its thread ends on its way back to user mode, once the call has
-  // unwound and released what it holds (references, the request message).
-  if (self->task == task) __atomic_store_n(&self->terminate_requested, true, __ATOMIC_RELEASE);
-  if (empty) task_free(task);
+  if (self->task == task) {
+    // The caller's own task: its thread ends on its way back to user mode, once the call has
+    // unwound and released what it holds (references, the request message); the task ends
+    // with it, or with the last of its threads.
+    __atomic_store_n(&self->terminate_requested, true, __ATOMIC_RELEASE);
+  } else if (self != current_processor()->idle_thread) {
+    // The boot-time callers (running on the idle thread, which may not block) only
+    // terminate tasks without threads, which have ended by now.
+    task_wait_ended(task);
+  }
+  task_release(task);
 }
 
-void task_thread_gone(Task* task, Thread* t) {
-  if (task == kernel_task()) {
-    IrqSpinGuard g(task->lock);
-    task->threads.remove(t);
-    return;
-  }
-  bool last;
+bool task_thread_ending_locked(Task* task) {
+  if (task == kernel_task()) return false;
+  if (--task->runnable_threads > 0) return false;
+  task->active = false;  // the last thread has gone: nothing will run the task again
+  if (task->shutting_down) return false;
+  task->shutting_down = true;
+  return true;
+}
+
+void task_shutdown(Task* task) {
+  // The address space: its pages go now (or, if even the two spare entries vm_map_remove
+  // needs cannot be had, with the map); the map itself and its page tables go with the last
+  // reference to the task, for whoever still holds one.
+  if (task->map) vm_map_remove(task->map, task->map->min_offset, task->map->max_offset);
+  ipc_task_shutdown(task);
+  bool end;
   {
     IrqSpinGuard g(task->lock);
-    task->threads.remove(t);
-    // The last thread of a task ends the task too (there is nothing left to run it).
-    last = task->threads.empty();
-    task->active = !last && task->active;
+    task->shut_down = true;
+    end = task->threads.empty() && !task->ending;
+    if (end) task->ending = true;
   }
-  if (last) task_free(task);
+  if (end) task_end(task);
+}
+
+bool task_thread_remove(Task* task, Thread* t) {
+  IrqSpinGuard g(task->lock);
+  task->threads.remove(t);
+  bool end = task->shut_down && task->threads.empty() && !task->ending;
+  if (end) task->ending = true;
+  return end;
+}
+
+void task_end(Task* task) {
+  Port* port = ipc_task_disable(task);
+  bool last;
+  {
+    IrqSpinGuard g(all_tasks_lock);
+    all_tasks.remove(task);
+    last = --user_tasks_alive == 0;
+  }
+  {
+    IrqSpinGuard g(task->lock);
+    task->ended = true;
+  }
+  // The task's own reference goes before its port dies and its waiters wake: whoever sees
+  // it dead finds its map and page tables (which go with the last reference) gone too,
+  // unless a call on the task is still under way. The waiters hold references of their own;
+  // without any the task may be freed here, and the wakeup below only uses the event's
+  // address.
+  const void* event = &task->ended;
+  task_release(task);
+  ipc_kobject_port_kill(port);
+  thread_wakeup(event);
+  if (last && all_exited_hook) all_exited_hook();
 }
 
 uint64_t task_count() {

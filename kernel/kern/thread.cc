@@ -38,11 +38,28 @@ void thread_unlink(Thread* t) {
   all_threads.remove(t);
 }
 
+// A user thread holds a reference on its task (thread.h), the kernel task needs none.
 bool attach(Task* task, Thread* t) {
-  IrqSpinGuard g(task->lock);
-  if (!task->active) return false;
-  task->threads.push_back(t);
+  {
+    IrqSpinGuard g(task->lock);
+    if (!task->active) return false;
+    task->threads.push_back(t);
+    ++task->runnable_threads;
+  }
+  if (task != kernel_task()) task_reference(task);
   return true;
+}
+
+// A thread that never ran and has left its task's list: nothing runs on its stack and no
+// queue holds it, so it goes at once (its port, stack and place in the list of threads).
+void thread_discard(Thread* t) {
+  Task* task = t->task;
+  ipc_thread_terminate(t);
+  arch_thread_free(t);
+  thread_unlink(t);
+  bool end = task_thread_remove(task, t);
+  thread_release(t);
+  if (end) task_end(task);
 }
 
 }  // namespace
@@ -80,12 +97,25 @@ Thread* user_thread_create(Task* task, uint64_t rip, uint64_t rsp, uint64_t arg)
 }
 
 void thread_start(Thread* t) {
-  t->started = true;
+  {
+    IrqSpinGuard g(t->task->lock);
+    if (t->started) return;
+    t->started = true;
+  }
   thread_setrun(t);
 }
 
 void thread_terminate_self() {
   Thread* self = current_thread();
+  Task* task = self->task;
+  bool shut;
+  {
+    IrqSpinGuard g(task->lock);
+    __atomic_store_n(&self->terminate_requested, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&self->dying, true, __ATOMIC_RELEASE);
+    shut = task_thread_ending_locked(task);
+  }
+  if (shut) task_shutdown(task);
   arch_irq_disable();
   self->state = ThreadState::kHalted;
   thread_block();
@@ -93,27 +123,50 @@ void thread_terminate_self() {
 }
 
 void thread_terminate_internal(Thread* t) {
-  __atomic_store_n(&t->terminate_requested, true, __ATOMIC_RELEASE);
-  if (t->state == ThreadState::kWaiting) clear_wait(t, WaitResult::kInterrupted);
-  // A thread running on another CPU notices at its next kernel exit; make that soon.
+  Task* task = t->task;
+  bool never_ran, shut = false;
+  {
+    IrqSpinGuard g(task->lock);
+    if (t->terminate_requested) return;  // told already, or ending by itself
+    __atomic_store_n(&t->terminate_requested, true, __ATOMIC_RELEASE);
+    never_ran = !t->started;
+    if (never_ran) {
+      // thread_create without thread_resume: it goes now without ever running. Marked
+      // started so that no thread_resume or task_resume makes it run.
+      t->started = true;
+      shut = task_thread_ending_locked(task);
+    }
+  }
+  if (never_ran) {
+    if (shut) task_shutdown(task);
+    thread_discard(t);
+    return;
+  }
+  // Out of any wait (a suspended thread's too), at a priority that gets it a CPU soon even
+  // against threads that keep this CPU busy; one running on another CPU is interrupted.
+  thread_wake_to_end(t, kBasePriSystem);
   arch_send_reschedule(t->last_cpu);
 }
 
+// The task's own reference keeps it until task_end, whatever thread_release drops.
 void thread_reap(Thread* t) {
   Task* task = t->task;
   arch_thread_free(t);
   thread_unlink(t);
   ipc_thread_terminate(t);
-  task_thread_gone(task, t);
+  bool end = task_thread_remove(task, t);
   thread_release(t);
+  if (end) task_end(task);
 }
 
 void thread_reference(Thread* t) { __atomic_fetch_add(&t->refs, 1, __ATOMIC_RELAXED); }
 
 void thread_release(Thread* t) {
   if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL)) return;
+  Task* task = t->task;
   t->~Thread();
   thread_zone.free(t);
+  if (task != kernel_task()) task_release(task);
 }
 
 Thread* thread_lookup(uint64_t id) {

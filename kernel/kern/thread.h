@@ -26,6 +26,8 @@ struct Thread {
   ArchThreadState arch;  // first: assembly reaches it at offset 0
 
   uint64_t id = 0;
+  // A user thread holds a reference on its task until the thread's own memory goes
+  // (thread_release), so that a holder of a thread reference may always reach its task.
   Task* task = nullptr;
   ThreadState state = ThreadState::kSuspended;
   bool on_cpu = false;  // its registers are still in use by a CPU (see sched_prim.cc)
@@ -52,10 +54,15 @@ struct Thread {
   QueueLink wait_link;
   QueueLink timeout_link;
   bool on_timeout_list = false;
+  // Told to end (task or thread termination): it ends at its next way out of the kernel, and
+  // its waits are interrupted. Set under its task's lock by others.
   bool terminate_requested = false;
+  // In thread_terminate_self: what it still waits for (its task's teardown) is not
+  // interrupted any more.
+  bool dying = false;
   Processor* runq_owner = nullptr;  // whose run queue holds it (under that lock)
 
-  QueueLink task_link;
+  QueueLink task_link;  // in task->threads from creation until reaped (or discarded)
   QueueLink all_link;
 
   // Kernel threads: the function the thread starts in.
@@ -83,12 +90,17 @@ void thread_release(Thread* t);
 Thread* kernel_thread_create(const char* name, void (*entry)(void*), void* arg, int pri);
 // Creates a user thread in `task`, starting at `rip` with stack `rsp` and rdi = `arg`.
 Thread* user_thread_create(Task* task, uint64_t rip, uint64_t rsp, uint64_t arg);
-// Makes a suspended thread runnable.
+// Makes a new thread runnable for the first time (nothing happens if it already was, or if
+// it was terminated before it ran). Takes the task lock.
 void thread_start(Thread* t);
-// Ends the calling thread; never returns.
+// Ends the calling thread; never returns. If it was the last thread of its task that could
+// run, the task's memory and names go first, in this thread's context (task_shutdown); its
+// port, stack and place in the task go once it is off the CPU (thread_reap).
 [[noreturn]] void thread_terminate_self();
-// Marks another thread for termination: it ends when it next leaves the kernel or is
-// found blocked. Used by task termination.
+// Tells another thread (not the caller) to end. One that never ran is freed at once, without
+// running. Any other is woken from its wait (a thread stopped by a suspension too), raised to
+// kBasePriSystem so that it gets a CPU soon, and interrupted if it runs on another CPU; it
+// ends at its next way out of the kernel. Nothing happens if it was told already.
 void thread_terminate_internal(Thread* t);
 
 Thread* current_thread();

@@ -16,15 +16,17 @@
 #include "vm/vm_map.h"
 #include "vm/vm_page.h"
 
+// The count is read and the wait asserted under the task lock, under which resume() lowers it
+// and thread_terminate_internal() sets terminate_requested before they wake the thread.
 void thread_check_suspend() {
   Thread* t = current_thread();
-  while (__atomic_load_n(&t->suspend_count, __ATOMIC_ACQUIRE) > 0 && !t->terminate_requested) {
-    assert_wait(&t->suspend_count);
-    if (__atomic_load_n(&t->suspend_count, __ATOMIC_ACQUIRE) == 0) {
-      clear_wait(t, WaitResult::kAwakened);
-      break;
+  for (;;) {
+    {
+      IrqSpinGuard g(t->task->lock);
+      if (t->suspend_count <= 0 || t->terminate_requested) return;
+      assert_wait(&t->suspend_count);
+      __atomic_store_n(&t->stopped, true, __ATOMIC_RELEASE);
     }
-    __atomic_store_n(&t->stopped, true, __ATOMIC_RELEASE);
     thread_block();
     __atomic_store_n(&t->stopped, false, __ATOMIC_RELEASE);
   }
@@ -32,14 +34,15 @@ void thread_check_suspend() {
 
 namespace {
 
-// The task lock orders suspensions against thread_start's first run.
+// The task lock orders suspensions against the first run (thread_start) and against
+// termination (which frees a thread that never ran).
 kern_return_t resume(Thread* t) {
   IrqSpinGuard g(t->task->lock);
   if (t->suspend_count <= 0) return KERN_FAILURE;
   if (--t->suspend_count > 0) return KERN_SUCCESS;
   if (!t->started) {
     t->started = true;
-    thread_start(t);
+    thread_setrun(t);
   } else {
     thread_wakeup(&t->suspend_count);
   }
@@ -91,22 +94,14 @@ kern_return_t thread_create(Task* task, Thread** child) {
 kern_return_t thread_resume(Thread* t) { return t ? resume(t) : KERN_INVALID_ARGUMENT; }
 kern_return_t thread_suspend(Thread* t) { return t ? suspend(t) : KERN_INVALID_ARGUMENT; }
 
+// On the calling thread, as GNU Mach: the thread ends on its way out of the kernel, once the
+// call has unwound (the reply sent, the request and the references released).
 kern_return_t thread_terminate(Thread* t) {
   if (!t) return KERN_INVALID_ARGUMENT;
-  if (t == current_thread()) thread_terminate_self();
-  {
-    IrqSpinGuard g(t->task->lock);
-    if (!t->started) {
-      // Never ran: make it run only to die on its way to user mode.
-      t->terminate_requested = true;
-      t->started = true;
-      t->suspend_count = 0;
-      thread_start(t);
-      return KERN_SUCCESS;
-    }
-  }
-  thread_terminate_internal(t);
-  thread_wakeup(&t->suspend_count);
+  if (t == current_thread())
+    __atomic_store_n(&t->terminate_requested, true, __ATOMIC_RELEASE);
+  else
+    thread_terminate_internal(t);
   return KERN_SUCCESS;
 }
 

@@ -182,6 +182,156 @@ TEST(self_terminating_children_leave_nothing) {
   vm_deallocate(mach_task_self(), data, 16 * vm_page_size);
 }
 
+/* Asks for a dead-name notification of `task`'s port on a new port, which is returned. */
+static mach_port_t death_notification(task_t task) {
+  mach_port_t previous = MACH_PORT_NULL, notify = receive_right();
+  EXPECT_EQ(mach_port_request_notification(mach_task_self(), task, MACH_NOTIFY_DEAD_NAME, 0,
+                                           notify, MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
+            KERN_SUCCESS);
+  return notify;
+}
+
+/* Waits (5 s at most) for the notification death_notification asked for, destroys its port
+   and drops every reference to the task's dead name. */
+static void await_death(mach_port_t notify, task_t task) {
+  struct {
+    mach_msg_header_t head;
+    char body[64];
+  } n;
+  EXPECT_EQ(mach_msg(&n.head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof n, notify, 5000,
+                     MACH_PORT_NULL),
+            MACH_MSG_SUCCESS);
+  EXPECT_EQ(n.head.msgh_id, MACH_NOTIFY_DEAD_NAME);
+  destroy(notify);
+  while (mach_port_deallocate(mach_task_self(), task) == KERN_SUCCESS) {
+  }
+}
+
+/* Children killed by a fault of their only thread (it starts at address 0), holding memory
+   of their own, inherited or not, and a huge region. Whoever sees such a child dead (its port's
+   dead-name notification) finds everything it held gone already: its map, its entries and
+   objects, its thread. The fuzz found maps still there after the notification: the task's
+   port died first and the map went later, with the task's last reference (the huge region
+   makes the teardown slow enough to see every time). */
+TEST(killed_child_gone_when_seen_dead) {
+  msleep(1);
+  struct mica_kernel_counters before = counters();
+  for (int i = 0; i < 6; i++) {
+    task_t child = MACH_PORT_NULL;
+    ASSERT_EQ(task_create(mach_task_self(), i % 2, &child), KERN_SUCCESS);
+    vm_address_t a = 0;
+    EXPECT_EQ(vm_allocate(child, &a, 4 * vm_page_size, TRUE), KERN_SUCCESS);
+    a = 0;
+    EXPECT_EQ(vm_allocate(child, &a, 1ull << 44, TRUE), KERN_SUCCESS);
+    thread_t thread = MACH_PORT_NULL;
+    ASSERT_EQ(thread_create(child, &thread), KERN_SUCCESS);
+    mach_port_t notify = death_notification(child);
+    EXPECT_EQ(thread_resume(thread), KERN_SUCCESS);
+    await_death(notify, child);
+    EXPECT_EQ(mach_port_deallocate(mach_task_self(), thread), KERN_SUCCESS);
+    struct mica_kernel_counters after = counters();
+    EXPECT_SAME_OBJECTS(before, after);
+  }
+}
+
+/* A child whose only thread is terminated before it ever ran: the thread goes without
+   running, and with it the task (Mica ends a task with its last thread), at once. */
+TEST(child_with_never_run_thread_leaves_nothing) {
+  msleep(1);
+  struct mica_kernel_counters before = counters();
+  for (int i = 0; i < 20; i++) {
+    task_t child = MACH_PORT_NULL;
+    ASSERT_EQ(task_create(mach_task_self(), i % 2, &child), KERN_SUCCESS);
+    thread_t thread = MACH_PORT_NULL;
+    ASSERT_EQ(thread_create(child, &thread), KERN_SUCCESS);
+    mach_port_t notify = death_notification(child);
+    EXPECT_EQ(thread_terminate(thread), KERN_SUCCESS);
+    EXPECT_EQ(ptype(thread), MACH_PORT_TYPE_DEAD_NAME);
+    await_death(notify, child);
+    EXPECT_EQ(mach_port_deallocate(mach_task_self(), thread), KERN_SUCCESS);
+    struct mica_kernel_counters after = counters();
+    EXPECT_SAME_OBJECTS(before, after);
+  }
+}
+
+/* The threads of the child of task_terminate_frees_everything_before_it_returns. */
+static volatile long *dying_shared; /* a page shared with the child */
+static volatile char *dying_data;
+static void dying_spinner(long pages) {
+  for (long i = 0; i < pages; i++) dying_data[i * vm_page_size] = 2; /* its own copies */
+  dying_shared[0] = 1;
+  for (;;) { /* spins in user mode, never entering the kernel */
+  }
+}
+static void dying_receiver(long unused) {
+  (void)unused;
+  child_init();
+  mach_port_t p = mach_reply_port();
+  dying_shared[1] = 1;
+  mach_msg_header_t h;
+  mach_msg(&h, MACH_RCV_MSG, 0, sizeof h, p, 0, MACH_PORT_NULL); /* no message comes */
+  for (;;) {
+  }
+}
+
+/* task_terminate returns once the task is gone, as on GNU Mach (whose task_terminate waits
+   for the task's threads to go): its threads (one spinning in user mode, one blocked in
+   mach_msg, one that never ran, all suspended), its map and the pages it wrote are freed by
+   then, with nothing more to wait for. Before, the call returned at once and the threads had
+   to get a CPU to end, while the caller kept it. */
+TEST(task_terminate_frees_everything_before_it_returns) {
+  enum { kPages = 64 };
+  vm_address_t shared = alloc(vm_page_size);
+  EXPECT_EQ(vm_inherit(mach_task_self(), shared, vm_page_size, VM_INHERIT_SHARE), KERN_SUCCESS);
+  dying_shared = (volatile long *)shared;
+  vm_address_t data = alloc(kPages * vm_page_size);
+  for (long i = 0; i < kPages; i++) ((volatile char *)data)[i * vm_page_size] = 1;
+  dying_data = (volatile char *)data;
+  vm_address_t stacks = alloc(3 * kThreadStack);
+  msleep(1);
+  for (int round = 0; round < 4; round++) {
+    dying_shared[0] = dying_shared[1] = 0;
+    struct mica_kernel_counters before = counters();
+    task_t child = MACH_PORT_NULL;
+    ASSERT_EQ(task_create(mach_task_self(), TRUE, &child), KERN_SUCCESS);
+    thread_t t[3];
+    t[0] = start_thread_in(child, dying_spinner, kPages, stacks, kThreadStack);
+    t[1] = start_thread_in(child, dying_receiver, 0, stacks + kThreadStack, kThreadStack);
+    t[2] = create_thread_in(child, dying_spinner, 0, stacks + 2 * kThreadStack, kThreadStack);
+    uint64_t start = test_cycles();
+    while (!(dying_shared[0] && dying_shared[1]) &&
+           test_cycles() - start < 5000 * TEST_CYCLES_PER_MS)
+      msleep(1);
+    EXPECT(dying_shared[0] && dying_shared[1]);
+    if (round % 2) EXPECT_EQ(task_suspend(child), KERN_SUCCESS);
+    struct mica_kernel_counters mid = counters();
+    EXPECT_EQ(mid.threads, before.threads + 3);
+    EXPECT(mid.free_pages + kPages <= before.free_pages);
+    EXPECT_EQ(task_terminate(child), KERN_SUCCESS);
+    /* At once: only the ports our dead names keep are still there. */
+    struct mica_kernel_counters after = counters();
+    EXPECT_EQ(after.tasks, before.tasks);
+    EXPECT_EQ(after.threads, before.threads);
+    EXPECT_EQ(after.vm_maps, before.vm_maps);
+    EXPECT_EQ(after.vm_map_entries, before.vm_map_entries);
+    EXPECT_EQ(after.vm_objects, before.vm_objects);
+    EXPECT_EQ(after.kmsgs, before.kmsgs);
+    /* Pages: the child's copies are back; zones may keep a few. */
+    EXPECT_GE(after.free_pages + 8, before.free_pages);
+    EXPECT_EQ(ptype(child), MACH_PORT_TYPE_DEAD_NAME);
+    EXPECT_EQ(mach_port_deallocate(mach_task_self(), child), KERN_SUCCESS);
+    for (int i = 0; i < 3; i++) {
+      EXPECT_EQ(ptype(t[i]), MACH_PORT_TYPE_DEAD_NAME);
+      EXPECT_EQ(mach_port_deallocate(mach_task_self(), t[i]), KERN_SUCCESS);
+    }
+    after = counters();
+    EXPECT_SAME_OBJECTS(before, after);
+  }
+  vm_deallocate(mach_task_self(), stacks, 3 * kThreadStack);
+  vm_deallocate(mach_task_self(), data, kPages * vm_page_size);
+  vm_deallocate(mach_task_self(), shared, vm_page_size);
+}
+
 /* Bad messages and calls leak nothing. */
 TEST(bad_input_leaks_nothing) {
   struct mica_kernel_counters before = counters();
