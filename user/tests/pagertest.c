@@ -183,10 +183,13 @@ static int wait_for(volatile int *counter, int n, int ms) {
 
 /* mach_msg sends the message whose header lies at addr: the kernel reads the page (copyin)
    first. A page it could get has the pager's pattern, not a valid header: any other error. */
-static mach_msg_return_t kernel_reads(vm_address_t addr) {
+__attribute__((unused)) static mach_msg_return_t kernel_reads(vm_address_t addr) {
   return mach_msg((mach_msg_header_t *)addr, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
                   sizeof(mach_msg_header_t), 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
 }
+
+/* pressuretest.c reuses the data manager above with its own test (PAGERTEST_MACHINERY_ONLY). */
+#ifndef PAGERTEST_MACHINERY_ONLY
 
 TEST(pager_supplies_what_is_read) {
   mach_port_t mo = new_object(kCompute);
@@ -376,28 +379,6 @@ TEST(vm_map_of_bad_ports) {
   destroy(mo);
 }
 
-/* Mica boots this test with 64 MiB: reading a 96 MiB object makes the pageout daemon drop
-   clean pages (the pager has them), which are asked for again when read again. */
-TEST(clean_pages_dropped_under_memory_pressure) {
-  enum { kBig = 96 << 20 };
-  mach_port_t mo = new_object(kCompute);
-  vm_address_t a = map_object(mo, kBig);
-  ASSERT(a != 0);
-  int bad = 0;
-  for (vm_size_t off = 0; off < kBig; off += kPage)
-    bad += *(volatile uint32_t *)(a + off) != pattern(off);
-  EXPECT_EQ(bad, 0);
-  int before = pager.requests;
-  for (vm_size_t off = 0; off < 16 * kPage; off += kPage)
-    bad += *(volatile uint32_t *)(a + off) != pattern(off);
-  EXPECT_EQ(bad, 0);
-  EXPECT(pager.requests > before); /* the first pages had been dropped */
-  EXPECT_EQ(pager.returns, 0);     /* clean: nothing sent back */
-  KR_OK(vm_deallocate(mach_task_self(), a, kBig));
-  EXPECT_EQ(wait_for(&pager.terminates, 1, 2000), 1);
-  destroy(mo);
-}
-
 /* Objects mapped, faulted (by a good and by a silent pager), written and unmapped leave no
    kernel object behind once terminated: ports, messages, VM objects, entries, copies. */
 TEST(pager_objects_leave_nothing_behind) {
@@ -461,3 +442,5 @@ int main(int argc, char **argv) {
   if (argc > 1) host_priv = (mach_port_t)strtoul(argv[1], NULL, 10);
   return test_main(argc, argv);
 }
+
+#endif  /* PAGERTEST_MACHINERY_ONLY */
