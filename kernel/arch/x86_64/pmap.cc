@@ -71,6 +71,23 @@ uint64_t* walk(Pmap* pmap, vaddr_t va, bool create) {
   return &table[index_of(va, 0)];
 }
 
+// For walks over a range: the level-0 PTE for `va` if its page table exists; otherwise
+// nullptr, and *next is the first address past the missing table (2 MiB, 1 GiB or 512 GiB
+// on), so that a sparse range costs a step per table, not a step per page.
+uint64_t* walk_range(Pmap* pmap, vaddr_t va, vaddr_t* next) {
+  uint64_t* table = static_cast<uint64_t*>(arch_phys_to_virt(pmap->pml4));
+  for (unsigned level = 3; level > 0; --level) {
+    uint64_t e = table[index_of(va, level)];
+    if (!(e & kPtePresent)) {
+      uint64_t span = 1ull << (12 + 9 * level);
+      *next = (va | (span - 1)) + 1;
+      return nullptr;
+    }
+    table = table_at(e);
+  }
+  return &table[index_of(va, 0)];
+}
+
 // --- TLB shootdown -------------------------------------------------------------------------
 
 struct Shootdown {
@@ -534,10 +551,13 @@ void pmap_protect(Pmap* pmap, vaddr_t start, vaddr_t end, unsigned prot) {
   if (prot == kProtNone) return pmap_remove(pmap, start, end);
   IrqSpinGuard g(pmap->lock);
   bool changed = false;
-  for (vaddr_t va = start; va < end; va += kPageSize) {
-    uint64_t* pte = walk(pmap, va, false);
-    if (!pte || !(*pte & kPtePresent)) continue;
-    if (lower_pte(pte, prot)) changed = true;
+  for (vaddr_t va = start, next; va < end; va += kPageSize) {
+    uint64_t* pte = walk_range(pmap, va, &next);
+    if (!pte) {
+      va = next - kPageSize;
+      continue;
+    }
+    if ((*pte & kPtePresent) && lower_pte(pte, prot)) changed = true;
   }
   if (changed) shootdown(pmap, start, end, false);
 }
@@ -547,10 +567,10 @@ void pmap_remove(Pmap* pmap, vaddr_t start, vaddr_t end) {
   {
     IrqSpinGuard g(pmap->lock);
     bool changed = false;
-    for (vaddr_t va = start; va < end; va += kPageSize) {
-      uint64_t* pte = walk(pmap, va, false);
+    for (vaddr_t va = start, next; va < end; va += kPageSize) {
+      uint64_t* pte = walk_range(pmap, va, &next);
       if (!pte) {
-        va = (va | ((1ull << 21) - 1)) + 1 - kPageSize;  // no page table: on to the next 2 MiB
+        va = next - kPageSize;
         continue;
       }
       if (*pte & kPtePresent) {

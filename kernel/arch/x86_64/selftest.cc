@@ -394,6 +394,34 @@ void test_pv_shortage() {
   vm_page_release(b);
 }
 
+// A range as large as the user space with two pages in it, far apart: protecting and
+// removing it costs a step per page table, not per page (2^35 of them), else this hangs.
+void test_sparse_range() {
+  Pmap* p = pmap_create();
+  VmPage* a = filled_page(5);
+  if (!p || !a) return report("pmap_sparse_range", false, "no memory");
+  paddr_t pa = vm_page_to_phys(a);
+  constexpr vaddr_t kFar = kVa + (1ull << 45);
+  bool entered = pmap_enter(p, kVa, pa, kProtRead | kProtWrite) &&
+                 pmap_enter(p, kFar, pa, kProtRead | kProtWrite);
+  uint64_t t0 = arch_time_ns();
+  pmap_protect(p, 0, kUserEnd, kProtRead);
+  uint64_t t1 = arch_time_ns();
+  pmap_activate(p);
+  bool near_ro = !write_user(kVa, 1);
+  bool far_ro = !write_user(kFar, 1);
+  pmap_activate(kernel_pmap());
+  CHECK("pmap_protect_sparse_range", entered && near_ro && far_ro && t1 - t0 < 1'000'000'000);
+  t0 = arch_time_ns();
+  pmap_remove(p, 0, kUserEnd);
+  t1 = arch_time_ns();
+  CHECK("pmap_remove_sparse_range", !mapped(p, kVa) && !mapped(p, kFar) &&
+                                        pmap_stats(p).mapped_pages == 0 &&
+                                        t1 - t0 < 1'000'000'000);
+  pmap_destroy(p);
+  vm_page_release(a);
+}
+
 }  // namespace
 
 void arch_selftest() {
@@ -404,5 +432,6 @@ void arch_selftest() {
   test_pv_remote();
   test_pv_race();
   test_pv_shortage();
+  test_sparse_range();
   klog("%u passed, %u failed", passed, failed);
 }
