@@ -26,6 +26,7 @@ constexpr kern_return_t kFaultNoMemory = -4;  // (vm_fault only) wait for free p
 struct FaultWork {
   bool may_wait = false;   // the caller can drop its locks and wait (vm_fault)
   uint64_t deadline = 0;   // arch_time_ns() value after which a wait for a pager fails
+  bool unbounded = false;  // the wait is on the default pager, which is trusted: no deadline
   VmObject* object = nullptr;
   uint64_t offset = 0;
   uint64_t length = 0;  // of a data request
@@ -35,12 +36,15 @@ struct FaultWork {
 // Waits on `object` (locked) until the deadline; the caller blocks once its locks are gone.
 kern_return_t wait_on(VmObject* object, uint64_t offset, FaultWork* w) {
   if (!w->may_wait) return KERN_MEMORY_ERROR;
+  // The default pager may be slow (a disk, a loaded machine) but is never hostile: as in GNU
+  // Mach, a fault on its objects waits for it; the wait is cut into steps only to look again.
+  w->unbounded = object->internal;
   uint64_t now = arch_time_ns();
-  if (now >= w->deadline) return KERN_MEMORY_ERROR;
+  if (!w->unbounded && now >= w->deadline) return KERN_MEMORY_ERROR;
   ++object->ref_count;
   w->object = object;
   w->offset = offset;
-  assert_wait(object, w->deadline - now);
+  assert_wait(object, w->unbounded ? kPagerReplyBoundNs / 10 : w->deadline - now);
   return kFaultWait;
 }
 
@@ -199,7 +203,7 @@ kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool chan
   FaultWork w;
   w.may_wait = true;
   w.deadline = arch_time_ns() + kPagerReplyBoundNs;
-  uint64_t memory_deadline = arch_time_ns() + kVmPageWaitBoundNs;
+  uint64_t memory_wait_since = arch_time_ns();
   while (true) {
     kern_return_t kr;
     {
@@ -209,12 +213,13 @@ kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool chan
       if ((fault_type & e->protection) != fault_type) return KERN_PROTECTION_FAILURE;
       w.object = nullptr;
       kr = fault_page(map, e, va, fault_type, change_wiring, nullptr, &w);
-      if (kr == KERN_RESOURCE_SHORTAGE && arch_time_ns() < memory_deadline) kr = kFaultNoMemory;
+      if (kr == KERN_RESOURCE_SHORTAGE && vm_page_wait_worthwhile(memory_wait_since))
+        kr = kFaultNoMemory;
       if (kr >= 0) return kr;
     }
     if (kr == kFaultNoMemory) {
       // The pageout daemon makes room (the reserve is not for us).
-      vm_page_wait(memory_deadline);
+      vm_page_wait(arch_time_ns() + kVmPageWaitBoundNs);
       continue;
     }
     // No lock held from here: the pager's answer comes through other threads.
@@ -228,7 +233,7 @@ kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool chan
         vm_pager_request_unlock(object, w.offset, w.access);
         break;
       default:
-        if (thread_block() == WaitResult::kTimedOut) {
+        if (thread_block() == WaitResult::kTimedOut && !w.unbounded) {
           vm_pager_request_timed_out(object, w.offset);
           vm_object_deallocate(object);
           return KERN_MEMORY_ERROR;

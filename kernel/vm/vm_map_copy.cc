@@ -344,6 +344,7 @@ VmMapCopy* vm_map_copy_from_page(VmPage* page) {
     // The new object is reachable by nobody else yet: its lock after the page's object's.
     SpinGuard g(object->lock);
     vm_page_rename(page, object, 0);
+    vm_page_set_laundry(page);
     object->no_pageout = true;
   }
   // In transit it should not be chosen again soon by the pageout daemon.

@@ -20,6 +20,9 @@ namespace {
 char g_pageout_event;  // the daemon waits on it
 char g_free_event;     // faults waiting for memory wait on it
 const Thread* g_daemon;
+uint64_t g_last_progress_ns;  // when a page was last freed or sent by the daemon, or laundered
+
+void note_progress() { __atomic_store_n(&g_last_progress_ns, arch_time_ns(), __ATOMIC_RELAXED); }
 
 }  // namespace
 
@@ -32,6 +35,12 @@ bool vm_page_may_allocate() {
   size_t free = vm_page_free_count();
   if (free < kVmPageFreeMin) thread_wakeup(&g_pageout_event);
   return free >= kVmPageReserve || vm_page_privileged();
+}
+
+bool vm_page_wait_worthwhile(uint64_t since) {
+  uint64_t last = __atomic_load_n(&g_last_progress_ns, __ATOMIC_RELAXED);
+  if (last < since) last = since;
+  return arch_time_ns() - last < kVmPageWaitBoundNs;
 }
 
 void vm_page_wait(uint64_t deadline) {
@@ -74,9 +83,11 @@ bool existence_set(VmObject* o, uint64_t offset) {
 enum class Outcome { kKept, kFreed, kSent, kNeedsPager };
 
 // Deals with page `p` of `o` (both locked by the caller, p neither busy nor wired): second
-// chance, drop, or move its data into *copy for data_return. Its mappings are all gone
-// unless it is kept.
-Outcome page_out_locked(VmObject* o, VmPage* p, VmMapCopy** copy, bool* dirty_out) {
+// chance, drop, or move its data into *copy for data_return (only if `may_send`; otherwise a
+// page to send goes back to the inactive queue's tail). Its mappings are all gone unless it
+// is kept.
+Outcome page_out_locked(VmObject* o, VmPage* p, bool may_send, VmMapCopy** copy,
+                        bool* dirty_out) {
   paddr_t pa = vm_page_to_phys(p);
   if (pmap_is_referenced(pa)) {
     pmap_clear_reference(pa);
@@ -99,12 +110,24 @@ Outcome page_out_locked(VmObject* o, VmPage* p, VmMapCopy** copy, bool* dirty_ou
     return Outcome::kKept;
   }
   if (!o->pager) return Outcome::kNeedsPager;
+  auto must_send = [&] {
+    return (p->vm_flags & (kVmPageDirty | kVmPagePrecious)) || pmap_is_modified(pa) ||
+           (o->internal && !vm_object_existence_test(o, p->offset));
+  };
+  if (!may_send && must_send()) {
+    vm_page_deactivate(p);
+    return Outcome::kKept;
+  }
   pmap_page_protect(pa, kProtNone);
   bool dirty = (p->vm_flags & kVmPageDirty) || pmap_is_modified(pa) ||
                (o->internal && !vm_object_existence_test(o, p->offset));
   if (!dirty && !(p->vm_flags & kVmPagePrecious)) {
     vm_page_free_tabled(p);
     return Outcome::kFreed;
+  }
+  if (!may_send) {  // written to since must_send looked: it stays, unmapped
+    vm_page_deactivate(p);
+    return Outcome::kKept;
   }
   if (o->internal && !existence_set(o, p->offset)) {
     vm_page_activate(p);
@@ -142,7 +165,8 @@ size_t vm_pageout_scan(size_t batch) {
       }
       // o is locked and holds p.
       offset = p->offset;
-      out = page_out_locked(o, p, &copy, &dirty);
+      bool may_send = vm_page_laundry_count() < kVmPageLaundryMax;
+      out = page_out_locked(o, p, may_send, &copy, &dirty);
       if (out == Outcome::kSent) {
         // Faults that would ask the pager for this page wait until the data is on its way.
         ++o->paging_in_progress;
@@ -176,8 +200,16 @@ size_t vm_pageout_scan(size_t batch) {
         break;
     }
   }
-  if (done) thread_wakeup(&g_free_event);
+  if (done) {
+    note_progress();
+    thread_wakeup(&g_free_event);
+  }
   return done;
+}
+
+void vm_pageout_laundry_done() {
+  note_progress();
+  if (vm_page_laundry_count() + 1 >= kVmPageLaundryMax) thread_wakeup(&g_pageout_event);
 }
 
 void vm_pageout_thread(void*) {

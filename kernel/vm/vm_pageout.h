@@ -18,7 +18,12 @@ struct VmObject;
 inline constexpr size_t kVmPageReserve = 256;   // 1 MiB for privileged threads only
 inline constexpr size_t kVmPageFreeMin = 512;   // below this, allocations wake the daemon
 inline constexpr size_t kVmPageFreeTarget = 1024;  // the daemon works until this many are free
-// How long a fault waits for free memory before it fails with KERN_RESOURCE_SHORTAGE.
+// Pages in transit to pagers (kVmPageLaundry) at most: beyond it the daemon frees only clean
+// pages, and waits for pagers to take what was sent. Without a bound the daemon fills the
+// default pager's queue faster than the disk empties it, until no page is left.
+inline constexpr size_t kVmPageLaundryMax = 128;
+// How long a fault waits for free memory while paging makes no progress, before it fails
+// with KERN_RESOURCE_SHORTAGE.
 inline constexpr uint64_t kVmPageWaitBoundNs = 10'000'000'000;
 
 // Free pages in the allocator (vm_page.cc); a snapshot, read without the lock.
@@ -30,12 +35,21 @@ bool vm_page_privileged();
 // Whether a page may be allocated for an object now; wakes the daemon when memory runs low.
 bool vm_page_may_allocate();
 
+// Whether a fault that has waited for memory since `since` (arch_time_ns) should go on: some
+// page was freed or sent to a pager less than kVmPageWaitBoundNs ago. Paging that makes
+// progress, however slowly, is waited for; paging that is stuck fails the fault.
+bool vm_page_wait_worthwhile(uint64_t since);
+
 // Waits (at most until `deadline`, arch_time_ns) for the daemon to free memory. No lock held.
 void vm_page_wait(uint64_t deadline);
 
 // One pass of the daemon: looks at up to `batch` inactive pages, after refilling the inactive
-// queue from the active one. Returns the pages freed or sent away.
+// queue from the active one. Returns the pages freed or sent away. Dirty pages are sent only
+// while fewer than kVmPageLaundryMax are in transit.
 size_t vm_pageout_scan(size_t batch);
+
+// A page in transit was freed (vm_resident.cc): the daemon may send more.
+void vm_pageout_laundry_done();
 
 // The daemon (a kernel thread started at boot).
 void vm_pageout_thread(void*);

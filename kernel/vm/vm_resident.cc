@@ -22,6 +22,7 @@ constinit PageQueue g_active;
 constinit PageQueue g_inactive;
 constinit uint64_t g_resident = 0;
 constinit uint64_t g_wired = 0;
+constinit uint64_t g_laundry = 0;
 
 // Event counters: updated with atomics, without the lock.
 constinit VmCounters g_events = {};
@@ -62,7 +63,7 @@ void vm_resident_bootstrap() {
   for (auto& b : g_buckets) b = nullptr;
   g_active.reset();
   g_inactive.reset();
-  g_resident = g_wired = 0;
+  g_resident = g_wired = g_laundry = 0;
   g_events = VmCounters{};
 }
 
@@ -129,7 +130,9 @@ void vm_page_free_tabled(VmPage* p) {
     dequeue_locked(p);
     if (p->wire_count > 0) --g_wired;
     --g_resident;
+    if (p->vm_flags & kVmPageLaundry) --g_laundry;
   }
+  if (p->vm_flags & kVmPageLaundry) vm_pageout_laundry_done();
   p->vm_flags = 0;
   p->listq = QueueLink{};
   p->object = nullptr;
@@ -137,6 +140,16 @@ void vm_page_free_tabled(VmPage* p) {
   p->wire_count = 0;
   vm_page_release(p);
 }
+
+void vm_page_set_laundry(VmPage* p) {
+  kassert(p->vm_flags & kVmPageTabled);
+  if (p->vm_flags & kVmPageLaundry) return;
+  p->vm_flags |= kVmPageLaundry;
+  IrqSpinGuard g(g_lock);
+  ++g_laundry;
+}
+
+size_t vm_page_laundry_count() { return __atomic_load_n(&g_laundry, __ATOMIC_RELAXED); }
 
 void vm_page_rename(VmPage* p, VmObject* new_object, uint64_t new_offset) {
   VmObject* old = p->object;

@@ -36,6 +36,9 @@ inline constexpr uint16_t kVmPageDirty = 1u << 6;
 inline constexpr uint16_t kVmPagePrecious = 1u << 7;
 // Accesses the pager has locked (memory_object_lock_request, data_supply's lock_value), and
 // those an unlock has been asked for: VM_PROT_* bits at these shifts.
+// The page is on its way to a pager in a memory_object_data_return: the pageout daemon sends
+// no more while too many are (vm_pageout.h). Cleared when the page is freed.
+inline constexpr uint16_t kVmPageLaundry = 1u << 14;
 inline constexpr unsigned kVmPageLockShift = 8;
 inline constexpr unsigned kVmPageUnlockShift = 11;
 inline constexpr uint16_t kVmPageLockMask = 7u << kVmPageLockShift;
@@ -99,6 +102,11 @@ void vm_page_free_tabled(VmPage* page);
 // Moves `page` to (new_object, new_offset): used by collapse. Caller holds both objects' locks
 // and new_object has no page at new_offset.
 void vm_page_rename(VmPage* page, VmObject* new_object, uint64_t new_offset);
+
+// Marks a tabled page as in transit to a pager (kVmPageLaundry); the count of such pages drops
+// when they are freed. Caller holds the page's object lock.
+void vm_page_set_laundry(VmPage* page);
+size_t vm_page_laundry_count();
 
 // Wiring: a wired page leaves the pageout queues; unwiring the last wiring puts it back on the
 // active queue. Caller holds the page's object lock.
