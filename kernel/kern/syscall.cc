@@ -57,8 +57,10 @@ int64_t trap_thread_fork(uint64_t entry, uint64_t arg, uint64_t stack_top) {
   if (!copyout(&zero, rsp, sizeof zero)) return KERN_INVALID_ADDRESS;
   Thread* t = user_thread_create(self->task, entry, rsp, arg);
   if (!t) return KERN_RESOURCE_SHORTAGE;
+  // Once started the thread may run, end and be freed before this CPU looks at it again.
+  uint64_t id = t->id;
   thread_start(t);
-  return static_cast<int64_t>(t->id);
+  return static_cast<int64_t>(id);
 }
 
 // syscall_task_terminate(task): as the task_terminate RPC, by trap.
