@@ -56,7 +56,7 @@ void pmap_activate(Pmap* pmap);
 // its mappings, plus a per-page record of those of mappings since removed (pmap_remove,
 // pmap_protect to none, pmap_page_protect, pmap_destroy, pmap_enter replacing a mapping): a
 // bit set by the hardware is never lost until the matching clear call. The record outlives
-// the page's free and reuse, so whoever takes a fresh page clears what it cares about.
+// the page's free; the VM forgets it with pmap_page_reset when the page takes new data.
 
 // Lowers every mapping of the page to `prot`: without kProtRead (kProtNone, or a pager's lock
 // on reads) it removes them all, since the MMU cannot map a page unreadable; otherwise,
@@ -72,6 +72,10 @@ void pmap_clear_modify(paddr_t pa);
 bool pmap_is_referenced(paddr_t pa);
 // Forgets the page's referenced bit, as pmap_clear_modify does the modified bit.
 void pmap_clear_reference(paddr_t pa);
+// Forgets the page's modified and referenced record, for a page that takes new data (it
+// enters an object): what it had been before must not look dirty or used. The page has no
+// mapping.
+void pmap_page_reset(paddr_t pa);
 // Reverse-map entries in use, in all pmaps: one per mapping of a managed page (tests and
 // leak checks).
 size_t pmap_pv_entries();

@@ -45,8 +45,8 @@ struct VmPage {
   VmPage* hash_next = nullptr;   // chain of the (object, offset) hash bucket
   // The pmap's reverse map of the page: its list of mappings, a lock bit and the page's
   // referenced/modified attributes, packed in one word (machine/pmap.h: pmap_page_protect,
-  // pmap_is_modified...). Only the pmap reads or writes it; it survives the page's free and
-  // reuse, so an attribute stays set until the VM clears it.
+  // pmap_is_modified...). Only the pmap reads or writes it; it survives the page's free, and
+  // vm_page_insert forgets the attributes (pmap_page_reset) when the page takes new data.
   uintptr_t pmap_pv = 0;
 };
 

@@ -4,6 +4,7 @@
 #include "kern/assert.h"
 #include "kern/lock.h"
 #include "lib/string.h"
+#include "machine/pmap.h"
 #include "vm/vm_object.h"
 #include "vm/vm_pageout.h"
 
@@ -107,6 +108,8 @@ VmPage* vm_page_alloc_for(VmObject* object, uint64_t offset) {
 }
 
 void vm_page_insert(VmPage* p, VmObject* object, uint64_t offset) {
+  // New data: whatever the page held before was written or used, this is not.
+  pmap_page_reset(vm_page_to_phys(p));
   p->object = object;
   p->offset = offset;
   p->wire_count = 0;

@@ -92,7 +92,9 @@ VmPage* vm_page_lookup(VmObject* object, uint64_t offset);
 VmPage* vm_page_alloc_for(VmObject* object, uint64_t offset);
 
 // Tables a page from vm_page_grab at (object, offset), on the active queue, as
-// vm_page_alloc_for does. Caller holds object's lock; no page may be there.
+// vm_page_alloc_for does. Caller holds object's lock; no page may be there. The page takes
+// new data: the pmap forgets its modified and referenced record (pmap_page_reset); it must
+// have no mapping.
 void vm_page_insert(VmPage* page, VmObject* object, uint64_t offset);
 
 // Untables `page` from its object and gives it back to the allocator. It must be mapped in no

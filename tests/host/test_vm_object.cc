@@ -59,6 +59,47 @@ TEST_F(VmObjectTest, ShadowAndCollapseByHand) {
   vm_object_deallocate(s);
 }
 
+// A page's modified and referenced record outlives its free (machine/pmap.h); entering an
+// object with new data, it must start clean, or pageout and lock_request would take the new
+// data for dirty (returning it to its pager) or recently used.
+TEST_F(VmObjectTest, PageEnteringAnObjectForgetsItsEarlierBits) {
+  Pmap* pmap = pmap_create();
+  VmPage* page = vm_page_grab();
+  ASSERT_NE(page, nullptr);
+  paddr_t pa = vm_page_to_phys(page);
+  ASSERT_TRUE(pmap_enter(pmap, kTestMin, pa, kProtRead | kProtWrite));
+  ASSERT_TRUE(host_pmap_access(pmap, kTestMin, kProtWrite));
+  pmap_remove(pmap, kTestMin, kTestMin + P);
+  pmap_destroy(pmap);
+  ASSERT_TRUE(pmap_is_modified(pa) && pmap_is_referenced(pa));  // its earlier life
+  VmObject* o = vm_object_allocate(2 * P);
+  ASSERT_NE(o, nullptr);
+  {
+    IrqSpinGuard g(o->lock);
+    vm_page_insert(page, o, 0);
+  }
+  EXPECT_FALSE(pmap_is_modified(pa));
+  EXPECT_FALSE(pmap_is_referenced(pa));
+  // The same through vm_page_alloc_for, whichever page it takes: marked first, then freed.
+  {
+    IrqSpinGuard g(o->lock);
+    VmPage* q = vm_page_grab();
+    ASSERT_NE(q, nullptr);
+    paddr_t qa = vm_page_to_phys(q);
+    Pmap* other = pmap_create();
+    ASSERT_TRUE(pmap_enter(other, kTestMin, qa, kProtRead | kProtWrite));
+    ASSERT_TRUE(host_pmap_access(other, kTestMin, kProtWrite));
+    pmap_destroy(other);
+    ASSERT_TRUE(pmap_is_modified(qa));
+    vm_page_release(q);
+    VmPage* r = vm_page_alloc_for(o, P);
+    ASSERT_EQ(r, q);  // the allocator gives the page just freed back first
+    EXPECT_FALSE(pmap_is_modified(qa));
+    EXPECT_FALSE(pmap_is_referenced(qa));
+  }
+  vm_object_deallocate(o);
+}
+
 TEST_F(VmObjectTest, BypassWhenFullyResident) {
   VmObject* base = vm_object_allocate(2 * P);
   ASSERT_NE(base, nullptr);

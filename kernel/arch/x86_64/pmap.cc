@@ -621,6 +621,15 @@ void pmap_clear_modify(paddr_t pa) { page_clear(pa, kPvModified, kPteDirty); }
 bool pmap_is_referenced(paddr_t pa) { return page_test(pa, kPvReferenced, kPteAccessed); }
 void pmap_clear_reference(paddr_t pa) { page_clear(pa, kPvReferenced, kPteAccessed); }
 
+void pmap_page_reset(paddr_t pa) {
+  VmPage* page = vm_page_from_phys(pa);
+  if (!page) return;
+  IrqOff irq;
+  PvGuard pv(page);
+  kassert(!pv.head());
+  pv.clear(kPvModified | kPvReferenced);
+}
+
 size_t pmap_pv_entries() { return pv_zone.stats().in_use; }
 
 bool pmap_extract(Pmap* pmap, vaddr_t va, paddr_t* pa) {

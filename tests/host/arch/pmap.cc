@@ -232,6 +232,14 @@ void pmap_clear_modify(paddr_t pa) { page_clear(pa, kPvModified, &Pmap::Pte::mod
 bool pmap_is_referenced(paddr_t pa) { return page_test(pa, kPvReferenced, &Pmap::Pte::referenced); }
 void pmap_clear_reference(paddr_t pa) { page_clear(pa, kPvReferenced, &Pmap::Pte::referenced); }
 
+void pmap_page_reset(paddr_t pa) {
+  VmPage* page = vm_page_from_phys(pa);
+  if (!page) return;
+  std::lock_guard<std::mutex> g(g_mutex);
+  kassert(!pv_head(page));
+  page->pmap_pv &= ~(kPvModified | kPvReferenced);
+}
+
 size_t pmap_pv_entries() {
   std::lock_guard<std::mutex> g(g_mutex);
   return g_pv_alive;
