@@ -4,6 +4,7 @@
 #include "kern/assert.h"
 #include "kern/lock.h"
 #include "kern/sched.h"
+#include "kern/thread.h"
 #include "machine/cpu.h"
 #include "machine/pmap.h"
 #include "vm/vm_map.h"
@@ -46,6 +47,14 @@ kern_return_t wait_on(VmObject* object, uint64_t offset, FaultWork* w) {
   w->offset = offset;
   assert_wait(object, w->unbounded ? kPagerReplyBoundNs / 10 : w->deadline - now);
   return kFaultWait;
+}
+
+// A thread told to end (task_terminate, thread_terminate) waits no more: thread_block returns
+// at once for it, so retrying the fault would spin until the bound (without end on the
+// default pager, or while paging makes progress).
+bool told_to_end() {
+  const Thread* self = current_thread();  // nullptr on the host: no threads there
+  return self && __atomic_load_n(&self->terminate_requested, __ATOMIC_ACQUIRE) && !self->dying;
 }
 
 // Makes the entry's object its own before it is written: untouched memory gets an object,
@@ -220,6 +229,7 @@ kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool chan
     if (kr == kFaultNoMemory) {
       // The pageout daemon makes room (the reserve is not for us).
       vm_page_wait(arch_time_ns() + kVmPageWaitBoundNs);
+      if (told_to_end()) return KERN_ABORTED;
       continue;
     }
     // No lock held from here: the pager's answer comes through other threads.
@@ -232,13 +242,20 @@ kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool chan
       case kFaultRequestUnlock:
         vm_pager_request_unlock(object, w.offset, w.access);
         break;
-      default:
-        if (thread_block() == WaitResult::kTimedOut && !w.unbounded) {
+      default: {
+        WaitResult wr = thread_block();
+        if (wr == WaitResult::kTimedOut && !w.unbounded) {
           vm_pager_request_timed_out(object, w.offset);
           vm_object_deallocate(object);
           return KERN_MEMORY_ERROR;
         }
+        if (wr == WaitResult::kInterrupted) {
+          // The thread is ending: the page is left to whoever waits for it next.
+          vm_object_deallocate(object);
+          return KERN_ABORTED;
+        }
         break;
+      }
     }
     vm_object_deallocate(object);
   }

@@ -24,7 +24,9 @@ struct VmPage;
 // page is also wired, into the entry's own object (undo with vm_fault_unwire).
 // Returns KERN_INVALID_ADDRESS if nothing is mapped there, KERN_PROTECTION_FAILURE if the
 // entry does not allow the access, KERN_RESOURCE_SHORTAGE when memory runs out (nothing is
-// lost; the fault may be retried). Takes the map lock; call with no VM lock held.
+// lost; the fault may be retried), KERN_ABORTED if the calling thread is told to end while
+// the fault waits (for a pager or for memory): it gives up at once, and no exception is due.
+// Takes the map lock; call with no VM lock held.
 kern_return_t vm_fault(VmMap* map, vaddr_t addr, vm_prot_t fault_type, bool change_wiring = false);
 
 // Undoes one vm_fault(..., change_wiring = true) of the page at `addr`.

@@ -10,6 +10,7 @@
    message that lies in the mapped page fails (MACH_SEND_INVALID_DATA on GNU Mach and
    Mica), after at most the kernel's bound on a pager's answer. */
 #include <mach.h>
+#include <mach/mach_host.h>
 #include <mach/memory_object.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,48 @@ TEST(pager_death_fails_waiting_access_at_once) {
   EXPECT_EQ(dying_result, MACH_SEND_INVALID_DATA);
   EXPECT_EQ(kernel_reads(dying_addr + kPage), MACH_SEND_INVALID_DATA);
   KR_OK(vm_deallocate(mach_task_self(), dying_addr, kPages * kPage));
+  destroy(mo);
+}
+
+/* The child's thread: reads a page of the silent pager's object, then idles. */
+static void silent_reader(long addr) {
+  (void)*(volatile uint32_t *)addr;
+  child_idle();
+}
+
+/* The kernel's clock in microseconds (0 if host_get_time fails). */
+static uint64_t kernel_us(void) {
+  time_value_t t;
+  if (host_get_time(mach_host_self(), &t) != KERN_SUCCESS) return 0;
+  return (uint64_t)t.seconds * 1000000 + (uint64_t)t.microseconds;
+}
+
+/* task_terminate of a child whose thread waits in a fault for a silent pager returns at once,
+   not after the kernel's bound on the pager's answer (10 s). Timed by the kernel's clock: the
+   TSC rate test_cycles would need is not known here. */
+TEST(task_terminate_ends_a_fault_waiting_for_a_pager) {
+  mach_port_t mo = new_object(kSilent);
+  vm_address_t a = 0;
+  KR_OK(vm_map(mach_task_self(), &a, kPages * kPage, 0, TRUE, mo, 0, FALSE,
+               VM_PROT_READ | VM_PROT_WRITE, VM_PROT_ALL, VM_INHERIT_SHARE));
+  vm_address_t stack = alloc(kThreadStack);
+  ASSERT(stack != 0);
+  task_t child = MACH_PORT_NULL;
+  KR_OK(task_create(mach_task_self(), TRUE, &child));
+  thread_t t = start_thread_in(child, silent_reader, (long)(a + 2 * kPage), stack, kThreadStack);
+  EXPECT_EQ(wait_for(&pager.requests, 1, 2000), 1);
+  msleep(100); /* the child's thread is waiting in its fault by now */
+  uint64_t start = kernel_us();
+  EXPECT_EQ(task_terminate(child), KERN_SUCCESS);
+  uint64_t took = kernel_us() - start;
+  printf("task_terminate of a child waiting for a silent pager: %llu us\n",
+         (unsigned long long)took);
+  EXPECT(start != 0 && took < 5000000);
+  EXPECT_EQ(ptype(child), MACH_PORT_TYPE_DEAD_NAME);
+  mach_port_deallocate(mach_task_self(), child);
+  mach_port_deallocate(mach_task_self(), t);
+  KR_OK(vm_deallocate(mach_task_self(), stack, kThreadStack));
+  KR_OK(vm_deallocate(mach_task_self(), a, kPages * kPage));
   destroy(mo);
 }
 

@@ -135,7 +135,9 @@ extern "C" void trap_dispatch(TrapFrame* f) {
       arch_irq_disable();
       return;
     }
-    user_fault(f, kr);
+    // A fault given up because the thread is told to end raises no exception: the thread
+    // ends below.
+    if (kr != KERN_ABORTED) user_fault(f, kr);
   } else if (v == kVectorTimer) {
     apic_eoi();
     sched_tick();
