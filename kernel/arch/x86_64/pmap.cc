@@ -88,6 +88,27 @@ uint64_t* walk_range(Pmap* pmap, vaddr_t va, vaddr_t* next) {
   return &table[index_of(va, 0)];
 }
 
+// Calls fn(pte, va) for each present PTE in [start, end) (end <= kUserEnd). Each page table
+// is found once, by one walk per 2 MiB, and its entries are then taken in turn: walking the
+// four levels for every page made a 16 MiB vm_deallocate 3x GNU Mach's.
+template <typename F>
+void for_each_present_pte(Pmap* pmap, vaddr_t start, vaddr_t end, F&& fn) {
+  constexpr vaddr_t kTableSpan = kPageSize * 512;
+  vaddr_t va = start;
+  while (va < end) {
+    vaddr_t next;
+    uint64_t* pte = walk_range(pmap, va, &next);
+    if (!pte) {
+      va = next;
+      continue;
+    }
+    vaddr_t table_end = (va | (kTableSpan - 1)) + 1;
+    vaddr_t stop = table_end < end ? table_end : end;
+    for (; va < stop; va += kPageSize, ++pte)
+      if (__atomic_load_n(pte, __ATOMIC_RELAXED) & kPtePresent) fn(pte, va);
+  }
+}
+
 // --- TLB shootdown -------------------------------------------------------------------------
 
 struct Shootdown {
@@ -551,14 +572,9 @@ void pmap_protect(Pmap* pmap, vaddr_t start, vaddr_t end, unsigned prot) {
   if (prot == kProtNone) return pmap_remove(pmap, start, end);
   IrqSpinGuard g(pmap->lock);
   bool changed = false;
-  for (vaddr_t va = start, next; va < end; va += kPageSize) {
-    uint64_t* pte = walk_range(pmap, va, &next);
-    if (!pte) {
-      va = next - kPageSize;
-      continue;
-    }
-    if ((*pte & kPtePresent) && lower_pte(pte, prot)) changed = true;
-  }
+  for_each_present_pte(pmap, start, end, [&](uint64_t* pte, vaddr_t) {
+    if (lower_pte(pte, prot)) changed = true;
+  });
   if (changed) shootdown(pmap, start, end, false);
 }
 
@@ -567,21 +583,14 @@ void pmap_remove(Pmap* pmap, vaddr_t start, vaddr_t end) {
   {
     IrqSpinGuard g(pmap->lock);
     bool changed = false;
-    for (vaddr_t va = start, next; va < end; va += kPageSize) {
-      uint64_t* pte = walk_range(pmap, va, &next);
-      if (!pte) {
-        va = next - kPageSize;
-        continue;
+    for_each_present_pte(pmap, start, end, [&](uint64_t* pte, vaddr_t va) {
+      if (PvEntry* e = clear_pte_locked(pmap, pte, va)) {
+        e->next = dead;
+        dead = e;
       }
-      if (*pte & kPtePresent) {
-        if (PvEntry* e = clear_pte_locked(pmap, pte, va)) {
-          e->next = dead;
-          dead = e;
-        }
-        --pmap->mapped_pages;
-        changed = true;
-      }
-    }
+      --pmap->mapped_pages;
+      changed = true;
+    });
     if (changed) shootdown(pmap, start, end, false);
   }
   pv_free_list(dead);

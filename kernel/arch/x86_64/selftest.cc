@@ -422,6 +422,38 @@ void test_sparse_range() {
   vm_page_release(a);
 }
 
+// A range over three page tables, its ends inside the first and the last: exactly its pages
+// change (the range operations take each table's entries in turn).
+void test_range_bounds() {
+  Pmap* p = pmap_create();
+  VmPage* a = filled_page(6);
+  if (!p || !a) return report("pmap_range_bounds", false, "no memory");
+  paddr_t pa = vm_page_to_phys(a);
+  constexpr vaddr_t M2 = 512 * P;
+  constexpr vaddr_t kBase = 0x40000000;
+  const vaddr_t at[] = {kBase + M2 - 2 * P, kBase + M2 - P,     kBase + M2,         kBase + M2 + P,
+                        kBase + 2 * M2 - P, kBase + 2 * M2,     kBase + 2 * M2 + P, kBase + 3 * M2};
+  const vaddr_t lo = kBase + M2 - P, hi = kBase + 2 * M2 + P;  // at[1] to at[5]
+  bool entered = true;
+  for (vaddr_t va : at) entered = entered && pmap_enter(p, va, pa, kProtRead | kProtWrite);
+  pmap_protect(p, lo, hi, kProtRead);
+  pmap_activate(p);
+  bool protected_ok = true;
+  for (vaddr_t va : at) {
+    uint64_t v;
+    bool inside = va >= lo && va < hi;
+    protected_ok = protected_ok && read_user(va, &v) && write_user(va, 6) == !inside;
+  }
+  pmap_activate(kernel_pmap());
+  CHECK("pmap_protect_range_bounds", entered && protected_ok);
+  pmap_remove(p, lo, hi);
+  bool removed_ok = pmap_stats(p).mapped_pages == 3;
+  for (vaddr_t va : at) removed_ok = removed_ok && mapped(p, va) == !(va >= lo && va < hi);
+  CHECK("pmap_remove_range_bounds", removed_ok);
+  pmap_destroy(p);
+  vm_page_release(a);
+}
+
 }  // namespace
 
 void arch_selftest() {
@@ -433,5 +465,6 @@ void arch_selftest() {
   test_pv_race();
   test_pv_shortage();
   test_sparse_range();
+  test_range_bounds();
   klog("%u passed, %u failed", passed, failed);
 }
