@@ -36,7 +36,9 @@ void dump_frame(const TrapFrame* f) {
   klog("  rax %016lx rbx %016lx rcx %016lx rdx %016lx", f->rax, f->rbx, f->rcx, f->rdx);
   klog("  rsi %016lx rdi %016lx rbp %016lx r8  %016lx", f->rsi, f->rdi, f->rbp, f->r8);
   klog("  r9  %016lx r10 %016lx r11 %016lx r12 %016lx", f->r9, f->r10, f->r11, f->r12);
-  klog("  r13 %016lx r14 %016lx r15 %016lx cr2 %016lx", f->r13, f->r14, f->r15, read_cr2());
+  Thread* t = current_thread();
+  uint64_t cr2 = f->from_user() && t ? t->arch.fault_addr : read_cr2();
+  klog("  r13 %016lx r14 %016lx r15 %016lx cr2 %016lx", f->r13, f->r14, f->r15, cr2);
 }
 
 const char* symbolize(uint64_t addr, char* buf, size_t size);
@@ -78,7 +80,7 @@ void user_fault(TrapFrame* f, kern_return_t fault_kr) {
   if (f->vector == 14) {
     // A user access to the kernel half never reaches the VM system: GNU Mach reports the
     // trap number as the code.
-    uint64_t addr = read_cr2();
+    uint64_t addr = t->arch.fault_addr;
     int code = addr >= kUserEnd ? EXC_I386_PGFLT : fault_kr;
     handled = exception_raise(EXC_BAD_ACCESS, code, static_cast<int64_t>(addr));
   } else {
@@ -88,7 +90,7 @@ void user_fault(TrapFrame* f, kern_return_t fault_kr) {
   if (handled) return;
   char reason[64];
   if (f->vector == 14)
-    snprintf_k(reason, sizeof reason, "page fault at 0x%lx", read_cr2());
+    snprintf_k(reason, sizeof reason, "page fault at 0x%lx", t->arch.fault_addr);
   else
     snprintf_k(reason, sizeof reason, "%s", kExceptionNames[f->vector]);
   user_task_fatal(t, reason, f);
@@ -96,11 +98,12 @@ void user_fault(TrapFrame* f, kern_return_t fault_kr) {
 
 // A user page fault is the VM system's business (seed 002, 5.5): resolved, the thread goes on.
 kern_return_t user_page_fault(TrapFrame* f) {
-  Task* task = current_thread()->task;
-  if (!task->map || read_cr2() >= kUserEnd) return KERN_INVALID_ADDRESS;
+  Thread* t = current_thread();
+  uint64_t addr = t->arch.fault_addr;
+  if (!t->task->map || addr >= kUserEnd) return KERN_INVALID_ADDRESS;
   vm_prot_t type = (f->error & 2) ? VM_PROT_WRITE : VM_PROT_READ;
   if (f->error & 16) type |= VM_PROT_EXECUTE;
-  return vm_fault(task->map, trunc_page(read_cr2()), type);
+  return vm_fault(t->task->map, trunc_page(addr), type);
 }
 
 }  // namespace
@@ -129,6 +132,7 @@ extern "C" void trap_dispatch(TrapFrame* f) {
   }
   if (v < 32) {
     if (!f->from_user() || v == 8 || v == 18) kernel_fault(f);
+    if (v == 14) current_thread()->arch.fault_addr = read_cr2();  // interrupts still off
     arch_irq_restore(0x200);
     kern_return_t kr = KERN_SUCCESS;
     if (v == 14 && (kr = user_page_fault(f)) == KERN_SUCCESS) {

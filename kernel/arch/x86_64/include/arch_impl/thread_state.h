@@ -12,6 +12,9 @@ struct ArchThreadState {
   uint64_t stack_top = 0;
   uint64_t fs_base = 0;
   TrapFrame* user_frame = nullptr;  // user registers, at the top of the kernel stack
+  // CR2 of the thread's last user page fault, read before interrupts come back on: by the
+  // time the fault is resolved, another thread's fault may have changed CR2.
+  uint64_t fault_addr = 0;
   bool user = false;
   alignas(16) uint8_t fpu[512];  // fxsave area
 };
