@@ -70,7 +70,14 @@ void msleep(mach_msg_timeout_t ms) {
   if (port == MACH_PORT_NULL)
     port = receive_right();
   mach_msg_header_t h;
-  mach_msg(&h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof h, port, ms, MACH_PORT_NULL);
+  mach_msg_return_t mr =
+      mach_msg(&h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof h, port, ms, MACH_PORT_NULL);
+  if (mr == MACH_RCV_INVALID_NAME) {
+    /* A child task's copy of the parent's name, which means nothing in its own space: without
+       a port of its own, every call would return at once and the caller would spin. */
+    port = receive_right();
+    mach_msg(&h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof h, port, ms, MACH_PORT_NULL);
+  }
 }
 
 /* --- Threads --- */
