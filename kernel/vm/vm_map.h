@@ -204,10 +204,10 @@ void vm_map_copy_discard(VmMapCopy* copy);
 // fresh pages of a new object. nullptr on shortage.
 VmMapCopy* vm_map_copy_from_kernel(const void* data, vm_size_t len);
 
-// A copy that takes `page` itself (renamed into an object of its own, no data copied): the
-// pageout daemon's data_return. The page's object is locked; nullptr on shortage (the page
-// stays where it was).
-VmMapCopy* vm_map_copy_from_page(VmPage* page);
+// A copy that takes `pages` themselves (renamed into an object of their own, no data copied):
+// the pageout daemon's data_return. They belong to one object, locked, at consecutive
+// offsets. nullptr on shortage (the pages stay where they were).
+VmMapCopy* vm_map_copy_from_pages(VmPage* const* pages, size_t n);
 
 // Reads bytes [pos, pos + len) of the copy's data into kernel memory `dst`. Pages no object
 // holds (untouched memory, or a pager's pages not resident) read as zeros. Takes the locks of

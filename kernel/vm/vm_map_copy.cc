@@ -331,9 +331,10 @@ void vm_map_copy_read(VmMapCopy* copy, vm_size_t pos, void* dst, vm_size_t len) 
   }
 }
 
-VmMapCopy* vm_map_copy_from_page(VmPage* page) {
+VmMapCopy* vm_map_copy_from_pages(VmPage* const* pages, size_t n) {
+  vm_size_t size = n * kPageSize;
   VmMapCopy* copy = copy_alloc();
-  VmObject* object = copy ? vm_object_allocate(kPageSize) : nullptr;
+  VmObject* object = copy ? vm_object_allocate(size) : nullptr;
   VmMapEntry* e = object ? vm_map_entry_alloc() : nullptr;
   if (!e) {
     if (object) vm_object_deallocate(object);
@@ -341,18 +342,20 @@ VmMapCopy* vm_map_copy_from_page(VmPage* page) {
     return nullptr;
   }
   {
-    // The new object is reachable by nobody else yet: its lock after the page's object's.
+    // The new object is reachable by nobody else yet: its lock after the pages' object's.
     SpinGuard g(object->lock);
-    vm_page_rename(page, object, 0);
-    vm_page_set_laundry(page);
+    for (size_t i = 0; i < n; ++i) {
+      vm_page_rename(pages[i], object, i * kPageSize);
+      vm_page_set_laundry(pages[i]);
+    }
     object->no_pageout = true;
   }
-  // In transit it should not be chosen again soon by the pageout daemon.
-  vm_page_activate(page);
+  // In transit they should not be chosen again soon by the pageout daemon.
+  for (size_t i = 0; i < n; ++i) vm_page_activate(pages[i]);
   copy->offset = 0;
-  copy->size = kPageSize;
+  copy->size = size;
   e->start = 0;
-  e->end = kPageSize;
+  e->end = size;
   e->object = object;
   e->offset = 0;
   copy->entries.insert_after(nullptr, e);

@@ -86,7 +86,7 @@ struct VmObject {
   // pager holds only the pages the existence map marks, a bit a page, in 2^existence_order
   // pages from the page allocator (guarded by lock).
   bool internal = false;
-  // Never paged out: the pages pageout itself sends to a pager (vm_map_copy_from_page), which
+  // Never paged out: the pages pageout itself sends to a pager (vm_map_copy_from_pages), which
   // the pager holds until it has stored them (guarded by lock).
   bool no_pageout = false;
   uint8_t* existence = nullptr;

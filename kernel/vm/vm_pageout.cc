@@ -83,11 +83,11 @@ bool existence_set(VmObject* o, uint64_t offset) {
 enum class Outcome { kKept, kFreed, kSent, kNeedsPager };
 
 // Deals with page `p` of `o` (both locked by the caller, p neither busy nor wired): second
-// chance, drop, or move its data into *copy for data_return (only if `may_send`; otherwise a
-// page to send goes back to the inactive queue's tail). Its mappings are all gone unless it
-// is kept.
+// chance, drop, or move its data, and that of up to kVmPageoutCluster - 1 pages after it,
+// into *copy for data_return (*npages pages; only if `may_send`: otherwise a page to send goes
+// back to the inactive queue's tail). Its mappings are all gone unless it is kept.
 Outcome page_out_locked(VmObject* o, VmPage* p, bool may_send, VmMapCopy** copy,
-                        bool* dirty_out) {
+                        bool* dirty_out, size_t* npages) {
   paddr_t pa = vm_page_to_phys(p);
   if (pmap_is_referenced(pa)) {
     pmap_clear_reference(pa);
@@ -133,13 +133,38 @@ Outcome page_out_locked(VmObject* o, VmPage* p, bool may_send, VmMapCopy** copy,
     vm_page_activate(p);
     return Outcome::kKept;
   }
-  pmap_clear_modify(pa);
+  // A cluster: the pages that follow, unreferenced and dirty too, go in the same message, so
+  // that the pager can write them at once (the default pager, into consecutive blocks).
+  VmPage* run[kVmPageoutCluster] = {p};
+  size_t n = 1;
+  while (n < kVmPageoutCluster && vm_page_laundry_count() + n < kVmPageLaundryMax) {
+    VmPage* q = vm_page_lookup(o, p->offset + n * kPageSize);
+    constexpr uint16_t kSkip = kVmPageBusy | kVmPageAbsent | kVmPageError | kVmPageLaundry;
+    // Inactive neighbours only; their second chance is forgone: a stream written once
+    // leaves every page referenced, and the cluster would never grow otherwise.
+    if (!q || !(q->vm_flags & kVmPageInactive) || (q->vm_flags & kSkip) || q->wire_count > 0)
+      break;
+    paddr_t qa = vm_page_to_phys(q);
+    pmap_page_protect(qa, kProtNone);
+    pmap_clear_reference(qa);
+    bool q_dirty = (q->vm_flags & kVmPageDirty) || pmap_is_modified(qa) ||
+                   (o->internal && !vm_object_existence_test(o, q->offset));
+    if (!q_dirty && !(q->vm_flags & kVmPagePrecious)) break;  // left unmapped: it faults back
+    if (o->internal && !existence_set(o, q->offset)) break;
+    dirty |= q_dirty;
+    run[n++] = q;
+  }
+  for (size_t i = 0; i < n; ++i) pmap_clear_modify(vm_page_to_phys(run[i]));
   *dirty_out = dirty;
-  *copy = vm_map_copy_from_page(p);
+  *copy = vm_map_copy_from_pages(run, n);
   if (!*copy) {
-    vm_page_activate(p);
+    for (size_t i = 0; i < n; ++i) {
+      run[i]->vm_flags |= kVmPageDirty;  // the modify bits are clear: keep what they said
+      vm_page_activate(run[i]);
+    }
     return Outcome::kKept;
   }
+  *npages = n;
   return Outcome::kSent;
 }
 
@@ -151,6 +176,7 @@ size_t vm_pageout_scan(size_t batch) {
   for (size_t looked = 0; looked < batch; ++looked) {
     VmMapCopy* copy = nullptr;
     bool dirty = false;
+    size_t npages = 0;
     uint64_t offset;
     Port* pager = nullptr;
     Port* control = nullptr;
@@ -166,7 +192,7 @@ size_t vm_pageout_scan(size_t batch) {
       // o is locked and holds p.
       offset = p->offset;
       bool may_send = vm_page_laundry_count() < kVmPageLaundryMax;
-      out = page_out_locked(o, p, may_send, &copy, &dirty);
+      out = page_out_locked(o, p, may_send, &copy, &dirty, &npages);
       if (out == Outcome::kSent) {
         // Faults that would ask the pager for this page wait until the data is on its way.
         ++o->paging_in_progress;
@@ -188,15 +214,15 @@ size_t vm_pageout_scan(size_t batch) {
         vm_object_deallocate(o);
         break;
       case Outcome::kSent:
-        vm_count(&VmCounters::pageouts);
-        pager_send_data_return(pager, control, offset, copy, kPageSize, dirty, false);
+        vm_count(&VmCounters::pageouts, npages);
+        pager_send_data_return(pager, control, offset, copy, npages * kPageSize, dirty, false);
         {
           IrqSpinGuard g(o->lock);
           --o->paging_in_progress;
         }
         thread_wakeup(o);
         vm_object_deallocate(o);
-        ++done;
+        done += npages;
         break;
     }
   }

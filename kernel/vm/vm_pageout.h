@@ -22,6 +22,8 @@ inline constexpr size_t kVmPageFreeTarget = 1024;  // the daemon works until thi
 // pages, and waits for pagers to take what was sent. Without a bound the daemon fills the
 // default pager's queue faster than the disk empties it, until no page is left.
 inline constexpr size_t kVmPageLaundryMax = 128;
+// Pages of one object at consecutive offsets sent in one data_return, at most.
+inline constexpr size_t kVmPageoutCluster = 16;
 // How long a fault waits for free memory while paging makes no progress, before it fails
 // with KERN_RESOURCE_SHORTAGE.
 inline constexpr uint64_t kVmPageWaitBoundNs = 10'000'000'000;
