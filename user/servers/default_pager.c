@@ -38,6 +38,7 @@ static mach_port_t host_priv, device_master, default_port, port_set;
 
 /* A receiving thread: its turn, and its buffers (static, so wired with the rest). */
 struct worker {
+  char gather[kDpGatherPages * kDpPageSize] __attribute__((aligned(4096)));
   struct dp_turn turn;
   union {
     mach_msg_header_t head;
@@ -52,6 +53,10 @@ static struct worker workers[kThreads];
 
 struct dp_turn *turn_current(void) {
   return &((struct worker *)cthread_data(cthread_self()))->turn;
+}
+
+char *dp_gather_buffer(void) {
+  return ((struct worker *)cthread_data(cthread_self()))->gather;
 }
 
 /* Serves one received message: in its object's turn, through the MIG demultiplexers. */

@@ -90,7 +90,8 @@ void user_fault(TrapFrame* f, kern_return_t fault_kr) {
   if (handled) return;
   char reason[64];
   if (f->vector == 14)
-    snprintf_k(reason, sizeof reason, "page fault at 0x%lx", t->arch.fault_addr);
+    snprintf_k(reason, sizeof reason, "page fault at 0x%lx (vm_fault: 0x%x)", t->arch.fault_addr,
+               fault_kr);
   else
     snprintf_k(reason, sizeof reason, "%s", kExceptionNames[f->vector]);
   user_task_fatal(t, reason, f);

@@ -23,6 +23,7 @@ enum {
   kDpRecordSize = 512,                   /* the disk's record (docs/device.md) */
   kDpRecordsPerBlock = kDpPageSize / kDpRecordSize,
   kDpMaxRunPages = 64,                   /* pages per device_read / device_write */
+  kDpGatherPages = 16,                   /* pages per data_supply gathered from several runs */
   kDpMaxRequestPages = 1024,             /* a data_request longer than 4 MiB is refused */
   kDpMaxObjects = 4096,                  /* objects kept at once, the default port's included */
 };
@@ -87,6 +88,8 @@ kern_return_t swap_read(uint32_t block, uint32_t npages, vm_offset_t *data);
 /* Wires [address, address + size) of the pager's own memory (vm_wire with the privileged
    host port). */
 void dp_wire(vm_address_t address, vm_size_t size);
+/* The calling worker's buffer of kDpGatherPages pages, wired with the rest of its memory. */
+char *dp_gather_buffer(void);
 
 /* --- object.c: objects and their messages. -------------------------------------------- */
 

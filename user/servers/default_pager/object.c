@@ -408,36 +408,65 @@ kern_return_t memory_object_data_request(mach_port_t memory_object, mach_port_t 
       turn_end(turn_current());
     mutex_unlock(&dp_lock);
 
-    // Runs of pages never written are zero (data_unavailable); runs in consecutive blocks
-    // are read at once and supplied.
+    // Runs of pages never written are zero (data_unavailable). Pages the swap holds are read
+    // a run of consecutive blocks at a time, and supplied together, up to kDpGatherPages in
+    // one message even when their blocks are not consecutive: the fault that asked for the
+    // first page then finds the kernel's read-ahead pages there when it wakes, instead of
+    // asking again for each one that is still on its way.
     uint32_t pages_read = 0;
     kern_return_t error = D_SUCCESS;
+    char *gather = dp_gather_buffer();
     for (uint32_t k = 0; k < n;) {
-      uint32_t run = 1;
       vm_offset_t at = offset + (vm_offset_t)(done + k) * kDpPageSize;
+      uint32_t span = 1;
       if (blk[k] == DP_NONE) {
-        while (k + run < n && blk[k + run] == DP_NONE)
-          run++;
-        memory_object_data_unavailable(memory_control, at, (vm_size_t)run * kDpPageSize);
-      } else {
-        while (k + run < n && blk[k + run] == blk[k] + run)
-          run++;
-        vm_offset_t data = 0;
-        kern_return_t kr = swap_read(blk[k], run, &data);
-        if (kr == D_SUCCESS) {
-          // Sent as a copy and deallocated here whatever becomes of the message.
-          memory_object_data_supply(memory_control, at, data, run * kDpPageSize, FALSE,
-                                    VM_PROT_NONE, FALSE, MACH_PORT_NULL);
-          vm_deallocate(mach_task_self(), data, (vm_size_t)run * kDpPageSize);
-          pages_read += run;
-        } else {
-          memory_object_data_error(memory_control, at, (vm_size_t)run * kDpPageSize,
-                                   KERN_FAILURE);
-          read_errors += run;
-          error = kr;
-        }
+        while (k + span < n && blk[k + span] == DP_NONE)
+          span++;
+        memory_object_data_unavailable(memory_control, at, (vm_size_t)span * kDpPageSize);
+        k += span;
+        continue;
       }
-      k += run;
+      while (k + span < n && span < kDpGatherPages && blk[k + span] != DP_NONE)
+        span++;
+      uint32_t got = 0;  // pages of the span read, in `data` (one run) or in `gather`
+      vm_offset_t data = 0;
+      while (got < span) {
+        uint32_t run = 1;
+        while (got + run < span && blk[k + got + run] == blk[k + got] + run)
+          run++;
+        vm_offset_t part = 0;
+        kern_return_t kr = swap_read(blk[k + got], run, &part);
+        if (kr != D_SUCCESS) {
+          error = kr;
+          break;
+        }
+        if (got == 0 && run == span) {
+          data = part;  // one run: supplied as read, without a copy
+        } else {
+          if (got == 0 && data == 0)
+            data = (vm_offset_t)gather;
+          memcpy(gather + (size_t)got * kDpPageSize, (void *)part, (size_t)run * kDpPageSize);
+          vm_deallocate(mach_task_self(), part, (vm_size_t)run * kDpPageSize);
+        }
+        got += run;
+      }
+      if (got) {
+        // Sent as a copy; the read's memory is deallocated here whatever becomes of it.
+        memory_object_data_supply(memory_control, at, data, got * kDpPageSize, FALSE,
+                                  VM_PROT_NONE, FALSE, MACH_PORT_NULL);
+        if (data != (vm_offset_t)gather)
+          vm_deallocate(mach_task_self(), data, (vm_size_t)got * kDpPageSize);
+        pages_read += got;
+      }
+      if (got < span) {
+        // The read of the run at k + got failed: that page is an error; the kernel asks
+        // again for the ones after it.
+        memory_object_data_error(memory_control, at + (vm_offset_t)got * kDpPageSize,
+                                 kDpPageSize, KERN_FAILURE);
+        read_errors++;
+        got++;
+      }
+      k += got;
     }
 
     mutex_lock(&dp_lock);
