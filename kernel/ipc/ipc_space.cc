@@ -12,25 +12,6 @@ static_assert(sizeof(IpcEntry) == 32, "IpcEntry should stay at 32 bytes, 126 to 
 
 // ---- EntryTable: linear probing over a power-of-two array of IpcEntry* ----
 
-uint64_t IpcSpace::EntryTable::key_of(const IpcEntry* e) const {
-  return by_object_ ? reinterpret_cast<uintptr_t>(e->object) : e->name;
-}
-
-// Fibonacci hashing: the high bits of the product mix every bit of the key, so sequential
-// names and aligned object addresses both spread over the table.
-size_t IpcSpace::EntryTable::home(uint64_t key) const {
-  return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> (64 - bits_));
-}
-
-IpcEntry* IpcSpace::EntryTable::find(uint64_t key) const {
-  if (!slots_) return nullptr;
-  const size_t mask = capacity() - 1;
-  for (size_t i = home(key);; i = (i + 1) & mask) {
-    IpcEntry* e = slots_[i];
-    if (!e) return nullptr;
-    if (key_of(e) == key) return e;
-  }
-}
 
 bool IpcSpace::EntryTable::reserve(size_t n) {
   // At most half full keeps probe sequences short.
@@ -192,10 +173,6 @@ void IpcSpace::destroy() {
   next_name_ = 1;
 }
 
-IpcEntry* IpcSpace::lookup(mach_port_name_t name) {
-  if (!MACH_PORT_NAME_VALID(name)) return nullptr;
-  return by_name_.find(name);
-}
 
 kern_return_t IpcSpace::alloc_at(mach_port_name_t name, IpcEntry** out) {
   if (!by_name_.reserve(by_name_.count() + 1)) return KERN_RESOURCE_SHORTAGE;

@@ -58,7 +58,11 @@ class IpcSpace {
   void destroy();
 
   // The entry at `name`, or nullptr (MACH_PORT_NULL, MACH_PORT_DEAD and unknown names).
-  IpcEntry* lookup(mach_port_name_t name);
+  // Inline: every message looks names up.
+  IpcEntry* lookup(mach_port_name_t name) {
+    if (!MACH_PORT_NAME_VALID(name)) return nullptr;
+    return by_name_.find(name);
+  }
 
   // A new entry at a fresh name chosen by the space, with type, urefs, object and request
   // zero. Returns KERN_SUCCESS and *out; KERN_NO_SPACE when kMaxEntries are in use;
@@ -136,7 +140,15 @@ class IpcSpace {
   class EntryTable {
    public:
     constexpr explicit EntryTable(bool by_object) : by_object_(by_object) {}
-    IpcEntry* find(uint64_t key) const;
+    IpcEntry* find(uint64_t key) const {
+      if (!slots_) return nullptr;
+      const size_t mask = capacity() - 1;
+      for (size_t i = home(key);; i = (i + 1) & mask) {
+        IpcEntry* e = slots_[i];
+        if (!e) return nullptr;
+        if (key_of(e) == key) return e;
+      }
+    }
     // Makes room for `n` entries in all; false if memory is short.
     bool reserve(size_t n);
     void insert(IpcEntry* e);  // room reserved, key not present
@@ -154,8 +166,14 @@ class IpcSpace {
     }
 
    private:
-    uint64_t key_of(const IpcEntry* e) const;
-    size_t home(uint64_t key) const;
+    uint64_t key_of(const IpcEntry* e) const {
+      return by_object_ ? reinterpret_cast<uintptr_t>(e->object) : e->name;
+    }
+    // Fibonacci hashing: the high bits of the product mix every bit of the key, so
+    // sequential names and aligned object addresses both spread over the table.
+    size_t home(uint64_t key) const {
+      return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> (64 - bits_));
+    }
     size_t capacity() const { return slots_ ? (kPageSize << order_) / sizeof(void*) : 0; }
     bool resize(unsigned order);
 

@@ -1,6 +1,7 @@
 // The mach_msg trap: send, receive, or both (an RPC), with the options of <mach/message.h>.
 #include "ipc/mach_msg.h"
 
+#include "ipc/ipc_fastpath.h"
 #include "ipc/ipc_kmsg_copy.h"
 #include "ipc/ipc_kobject.h"
 #include "ipc/ipc_mqueue.h"
@@ -21,9 +22,39 @@ void pseudo_receive(IpcSpace* s, KMsg* k, uint64_t user_msg) {
   kmsg_free(k);
 }
 
+// Queues `k` on `dest`, or hands it straight to a receiver blocked on `dest` (or on its
+// set): a simple message that fits goes to that thread with its rights already in the
+// receiver's space, and never sits in the queue (Mach's fast path). The woken receiver is
+// left in *handoff when the sender is about to receive (it runs next, on this CPU, when
+// the sender blocks) and none is there yet; otherwise it is queued to run.
+void deliver(Port* dest, KMsg* k, bool sender_receives, Thread** handoff) {
+  Thread* t = nullptr;
+  if (dest->messages.empty() && !(k->header()->bits & MACH_MSGH_BITS_COMPLEX)) {
+    t = thread_wakeup_take(dest);
+    if (!t && dest->pset) t = thread_wakeup_take(dest->pset);
+  }
+  if (!t) {
+    port_enqueue(dest, k, sender_receives);
+    return;
+  }
+  IpcSpace* rs = task_space(t->task);
+  if (t->ipc_rcv_max >= k->size() && rs && rs == dest->receiver) {
+    k->header()->seqno = dest->seqno++;
+    kmsg_copyout(rs, k);
+    t->ipc_rcv_kmsg = k;
+  } else {
+    // Not a receive that takes it (too small a buffer: it learns so from the queue).
+    dest->messages.push_back(k);
+  }
+  if (sender_receives && !*handoff)
+    *handoff = t;
+  else
+    thread_setrun(t);
+}
+
 // Sends a copied-in message; may block for queue room (IPC lock dropped meanwhile).
 mach_msg_return_t send_kmsg(IpcSpace* s, KMsg* k, mach_msg_option_t option,
-                            mach_msg_timeout_t timeout, uint64_t user_msg) {
+                            mach_msg_timeout_t timeout, uint64_t user_msg, Thread** handoff) {
   for (;;) {
     Port* dest = reinterpret_cast<Port*>(k->header()->remote);
     if (!dest->active) {
@@ -42,7 +73,7 @@ mach_msg_return_t send_kmsg(IpcSpace* s, KMsg* k, mach_msg_option_t option,
       return MACH_MSG_SUCCESS;
     }
     if (!full) {
-      port_enqueue(dest, k, (option & MACH_RCV_MSG) != 0);
+      deliver(dest, k, (option & MACH_RCV_MSG) != 0, handoff);
       return MACH_MSG_SUCCESS;
     }
     if ((option & MACH_SEND_TIMEOUT) && timeout == 0) {
@@ -78,9 +109,12 @@ Port* ready_port(IpcEntry* e) {
   return nullptr;
 }
 
+// Receives on `rcv_name`. A thread in *handoff (from deliver) runs next if the caller
+// blocks; the caller queues it if it is still there on return.
 mach_msg_return_t receive(IpcSpace* s, uint64_t user_msg, mach_msg_option_t option,
                           mach_msg_size_t rcv_size, mach_port_name_t rcv_name,
-                          mach_msg_timeout_t timeout) {
+                          mach_msg_timeout_t timeout, Thread** handoff) {
+  Thread* self = current_thread();
   ipc_lock.lock();
   IpcEntry* e = right_lookup(s, rcv_name);
   if (!e || !(e->type & (MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_PORT_SET))) {
@@ -98,10 +132,21 @@ mach_msg_return_t receive(IpcSpace* s, uint64_t user_msg, mach_msg_option_t opti
       ipc_lock.unlock();
       return MACH_RCV_TIMED_OUT;
     }
+    // A sender may hand a message of up to rcv_size bytes straight to us (deliver).
+    self->ipc_rcv_max = rcv_size;
     assert_wait(object, (option & MACH_RCV_TIMEOUT) ? timeout_ns(timeout) : 0);
     ipc_lock.unlock();
-    WaitResult wr = thread_block();
+    WaitResult wr;
+    if (Thread* to = *handoff) {
+      *handoff = nullptr;
+      wr = thread_block_handoff(to);
+    } else {
+      wr = thread_block();
+    }
     ipc_lock.lock();
+    self->ipc_rcv_max = 0;
+    mach_msg_return_t mr;
+    if (ipc_rcv_take_delivered(self, user_msg, &mr)) return mr;
     if (wr == WaitResult::kTimedOut) {
       ipc_lock.unlock();
       return MACH_RCV_TIMED_OUT;
@@ -141,7 +186,7 @@ mach_msg_return_t receive(IpcSpace* s, uint64_t user_msg, mach_msg_option_t opti
   port->messages.remove(k);
   k->header()->seqno = port->seqno++;
   if (port->blocked_senders) thread_wakeup_one(&port->qlimit);
-  kmsg_copyout(s, k, current_thread()->task->map);
+  kmsg_copyout(s, k, self->task->map);
   ipc_lock.unlock();
   bool ok = copyout(k->data(), user_msg, size);
   kmsg_free(k);
@@ -156,6 +201,7 @@ mach_msg_return_t mach_msg(uint64_t msg, mach_msg_option_t option, mach_msg_size
   (void)notify;
   IpcSpace* s = task_space(current_thread()->task);
   if (!s) return MACH_SEND_INVALID_DEST;
+  Thread* handoff = nullptr;  // a receiver our send woke, to run when we block
   if (option & MACH_SEND_MSG) {
     // GNU Mach: the size must be a multiple of the 8-byte message alignment.
     if (send_size < sizeof(mach_msg_header_t) || (send_size & (kMsgAlign - 1)))
@@ -174,7 +220,7 @@ mach_msg_return_t mach_msg(uint64_t msg, mach_msg_option_t option, mach_msg_size
     if (mr == MACH_MSG_SUCCESS) {
       mr = kmsg_copyin_body(s, k, current_thread()->task->map);
       if (mr == MACH_MSG_SUCCESS) {
-        mr = send_kmsg(s, k, option, timeout, msg);
+        mr = send_kmsg(s, k, option, timeout, msg, &handoff);
       } else {
         kmsg_free(k);
       }
@@ -187,9 +233,29 @@ mach_msg_return_t mach_msg(uint64_t msg, mach_msg_option_t option, mach_msg_size
   }
   if (option & MACH_RCV_MSG) {
     IrqState irq = arch_irq_disable();
-    mach_msg_return_t mr = receive(s, msg, option, rcv_size, rcv_name, timeout);
+    mach_msg_return_t mr = receive(s, msg, option, rcv_size, rcv_name, timeout, &handoff);
+    if (handoff) thread_setrun(handoff);
     arch_irq_restore(irq);
     return mr;
   }
   return MACH_MSG_SUCCESS;
+}
+
+mach_msg_return_t mach_msg_trap_fast(uint64_t msg, mach_msg_option_t option,
+                                     mach_msg_size_t send_size, mach_msg_size_t rcv_size,
+                                     mach_port_name_t rcv_name, bool* handled) {
+  mach_msg_return_t mr = MACH_MSG_SUCCESS;
+  switch (mach_msg_fast(msg, option, send_size, rcv_size, rcv_name, &mr)) {
+    case FastPath::kDone:
+      *handled = true;
+      return mr;
+    case FastPath::kSent:
+      // Sent; woken without a message: the general receive, as after any wakeup.
+      *handled = true;
+      return mach_msg(msg, option & ~MACH_SEND_MSG, 0, rcv_size, rcv_name, 0, MACH_PORT_NULL);
+    case FastPath::kNo:
+      break;
+  }
+  *handled = false;
+  return mr;
 }

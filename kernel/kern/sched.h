@@ -22,6 +22,14 @@ bool thread_wakeup_one(const void* event);
 // to block (the send half of an RPC), so the woken thread runs next here, with no IPI and no
 // trip to another CPU (Mach's handoff, by way of the run queue).
 bool thread_wakeup_one_here(const void* event);
+// Ends the wait of one thread waiting for `event` (kAwakened) and returns it, neither
+// queued nor running: the caller owns it and must either run it next (thread_block_handoff)
+// or queue it (thread_setrun). nullptr if none waits.
+Thread* thread_wakeup_take(const void* event);
+// As thread_block, but the CPU goes straight to `to` (from thread_wakeup_take), with no run
+// queue in between (Mach's handoff). If `to` is bound to another CPU, or the caller's wait
+// already ended, `to` is queued instead (thread_setrun) and the caller blocks as usual.
+WaitResult thread_block_handoff(Thread* to);
 // Ends `t`'s wait, if it is waiting, with `result`.
 void clear_wait(Thread* t, WaitResult result);
 // For a thread told to end: ends its wait, if it waits (kInterrupted; not once it is in

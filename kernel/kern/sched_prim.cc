@@ -173,6 +173,25 @@ WaitResult thread_block() {
   return self->wait_result;
 }
 
+WaitResult thread_block_handoff(Thread* to) {
+  Thread* self = current_thread();
+  IrqState s = arch_irq_disable();
+  bool here = to->bound_cpu < 0 || to->bound_cpu == static_cast<int>(arch_cpu_id());
+  if (!here || (self->wait_consumed && self->state == ThreadState::kRunning)) {
+    // `to` cannot run here, or our own wait is already over (see thread_block): `to` goes
+    // the ordinary way.
+    thread_setrun(to);
+    arch_irq_restore(s);
+    return here ? self->wait_result : thread_block();
+  }
+  if (self->terminate_requested && !self->dying && self->state == ThreadState::kWaiting)
+    clear_wait(self, WaitResult::kInterrupted);
+  // Woken already (queued by its waker), or still waiting: either way `to` runs now.
+  reschedule(self, false, to);
+  arch_irq_restore(s);
+  return self->wait_result;
+}
+
 void clear_wait(Thread* t, WaitResult result) {
   IrqState s = arch_irq_disable();
   const void* event = __atomic_load_n(&t->wait_event, __ATOMIC_ACQUIRE);
@@ -284,6 +303,30 @@ bool wakeup(const void* event, bool one, bool here = false) {
   return any;
 }
 }  // namespace
+
+Thread* thread_wakeup_take(const void* event) {
+  IrqState s = arch_irq_disable();
+  WaitBucket& b = bucket_for(event);
+  Thread* found = nullptr;
+  {
+    SpinGuard g(b.lock);
+    for (Thread* t : b.threads) {
+      if (t->wait_event == event) {
+        found = t;
+        break;
+      }
+    }
+    if (found) {
+      b.threads.remove(found);
+      found->wait_event = nullptr;
+      found->wait_result = WaitResult::kAwakened;
+      found->state = ThreadState::kRunnable;
+    }
+  }
+  if (found) timeout_cancel(found);
+  arch_irq_restore(s);
+  return found;
+}
 
 void thread_wakeup(const void* event) { wakeup(event, false); }
 bool thread_wakeup_one(const void* event) { return wakeup(event, true); }

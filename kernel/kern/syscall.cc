@@ -102,7 +102,7 @@ int64_t mach_trap(const TrapArgs& a) {
                       static_cast<mach_msg_size_t>(a.arg[2]), static_cast<mach_msg_size_t>(a.arg[3]),
                       static_cast<mach_port_name_t>(a.arg[4]),
                       static_cast<mach_msg_timeout_t>(a.arg[5]),
-                      static_cast<mach_port_name_t>(a.arg[6]));
+                      MACH_PORT_NULL);  // the notify port: not used
     case -26:
       return ipc_reply_port();
     case -27:

@@ -10,6 +10,7 @@
 struct Task;
 struct Processor;
 struct Port;
+struct KMsg;
 
 enum class ThreadState : uint8_t {
   kRunning,   // on a CPU
@@ -61,6 +62,16 @@ struct Thread {
   // interrupted any more.
   bool dying = false;
   Processor* runq_owner = nullptr;  // whose run queue holds it (under that lock)
+
+  // A receive in mach_msg blocked for a message (ipc/mach_msg.cc), under the IPC lock:
+  // while it waits, the size of the largest message it takes (0: none, it is not in such
+  // a receive); a sender that finds it waiting may hand it a message, whose rights are
+  // already in its space, in ipc_rcv_kmsg.
+  uint32_t ipc_rcv_max = 0;
+  KMsg* ipc_rcv_kmsg = nullptr;
+  // ...or, from the fast path (ipc/ipc_fastpath.cc), the message itself (nonzero size).
+  uint32_t ipc_rcv_size = 0;
+  alignas(8) uint8_t ipc_rcv_buf[128];
 
   QueueLink task_link;  // in task->threads from creation until reaped (or discarded)
   QueueLink all_link;

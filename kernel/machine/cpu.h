@@ -7,11 +7,15 @@ struct Processor;
 
 inline constexpr unsigned kMaxCpus = 16;
 
+#include "arch_impl/cpu.h"  // may define the hottest of these inline (ARCH_CPU_INLINE)
+
 using IrqState = unsigned long;
 
+#if !ARCH_CPU_INLINE
 // Disables interrupts on this CPU and returns the previous state for arch_irq_restore().
 IrqState arch_irq_disable();
 void arch_irq_restore(IrqState state);
+#endif
 bool arch_irq_enabled();
 
 // Spin-wait hint (pause).
@@ -22,7 +26,9 @@ unsigned arch_cpu_id();
 unsigned arch_cpu_count();
 
 // The MI per-CPU structure of the executing CPU (set once per CPU at start-up).
+#if !ARCH_CPU_INLINE
 Processor* arch_processor();
+#endif
 void arch_set_processor(Processor* p);
 
 // Monotonic nanoseconds since boot.

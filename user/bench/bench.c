@@ -5,7 +5,7 @@
    into ns (Mica has no host_get_time yet; under QEMU TCG the guest TSC is the host's, so the
    harness passes the host's rate). reps=N sets the repetitions per benchmark (default 5).
    only=GROUP runs one group: traps, ports, mig, rpc, pingpong, xtask, vm, cow, pager or fork (for
-   profiling one of them). Without tsc_mhz the values are in TSC cycles (unit "cyc").
+   profiling one of them); only=xrpc runs the null two-task RPC alone. Without tsc_mhz the values are in TSC cycles (unit "cyc").
 
    Each benchmark runs one warm-up pass, then `reps` timed passes of a fixed loop; the line
    gives the median pass, per operation. A "#" line after it gives min and max. Loop sizes
@@ -445,8 +445,8 @@ int main(int argc, char **argv) {
     bench_pingpong("thread_switch_handoff_rtt", 1);
     bench_pingpong("swtch_yield_rtt", 0);
   }
-  if (want("xtask"))
-    bench_cross_task();
+  if (want("xtask") || (only && strcmp(only, "xrpc") == 0))
+    bench_cross_task(!only || strcmp(only, "xrpc") != 0);
   if (want("vm"))
     bench_vm();
   if (want("cow"))

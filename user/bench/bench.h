@@ -31,7 +31,8 @@ void report(const char *name, uint64_t *cycles, uint64_t n);
 uint64_t tenths(uint64_t cycles, uint64_t n);
 
 /* The groups of bench_tasks.c: two tasks, VM calls and faults, copy-on-write, fork. */
-void bench_cross_task(void);
+/* with_ool = 0 (only=xrpc): the null RPC alone, to profile it. */
+void bench_cross_task(int with_ool);
 void bench_vm(void);
 void bench_cow(void);
 void bench_fork(const char *name, unsigned long extra, int self_terminate, int rewrite);

@@ -280,7 +280,7 @@ static void bench_ool(const char *name, mach_port_t dest, mach_port_t reply, mac
   stats_line(name, &s0, &s1);
 }
 
-void bench_cross_task(void) {
+void bench_cross_task(int with_ool) {
   const char *name = "ipc_null_rpc_rtt_cross_task";
   if (!child_setup())
     return;
@@ -321,7 +321,7 @@ void bench_cross_task(void) {
     printf("# %s: an RPC failed with %#x\n", name, mr);
 
   stamp(data, MiB, 1);
-  if (mr == MACH_MSG_SUCCESS) {
+  if (mr == MACH_MSG_SUCCESS && with_ool) {
     bench_ool("ipc_ool_1MiB_rpc_cross_task", port, reply, kOolId, data);
     bench_ool("ipc_ool_1MiB_rpc_cross_task_read", port, reply, kOolReadId, data);
     if (shm->sink != (unsigned long)(MiB / PAGE) * (MiB / PAGE - 1) / 2)

@@ -12,16 +12,6 @@ unsigned cpus_online = 1;
 uint64_t tsc_per_us = 1000;  // calibrated by apic_calibrate(); a guess until then
 uint64_t tsc_at_boot;
 
-IrqState arch_irq_disable() {
-  uint64_t flags;
-  asm volatile("pushfq; popq %0; cli" : "=r"(flags)::"memory");
-  return flags;
-}
-
-void arch_irq_restore(IrqState state) {
-  if (state & 0x200) asm volatile("sti" ::: "memory");
-}
-
 bool arch_irq_enabled() {
   uint64_t flags;
   asm volatile("pushfq; popq %0" : "=r"(flags));
@@ -44,7 +34,6 @@ unsigned arch_cpu_id() {
 
 unsigned arch_cpu_count() { return __atomic_load_n(&cpus_online, __ATOMIC_ACQUIRE); }
 
-Processor* arch_processor() { return this_cpu()->processor; }
 void arch_set_processor(Processor* p) { this_cpu()->processor = p; }
 
 uint64_t arch_time_ns() { return (rdtsc() - tsc_at_boot) * 1000 / tsc_per_us; }

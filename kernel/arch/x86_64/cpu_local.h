@@ -39,6 +39,7 @@ struct CpuLocal {
 static_assert(offsetof(CpuLocal, kernel_rsp) == 8);
 static_assert(offsetof(CpuLocal, user_rsp) == 16);
 static_assert(offsetof(CpuLocal, thread) == 24);
+static_assert(offsetof(CpuLocal, processor) == 32);  // arch_impl/cpu.h reads it
 
 extern CpuLocal cpu_locals[kMaxCpus];
 

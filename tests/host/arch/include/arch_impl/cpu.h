@@ -1,0 +1,3 @@
+// Host tests: the CPU primitives stay out of line (tests/host/arch/cpu.cc).
+#pragma once
+#define ARCH_CPU_INLINE 0
