@@ -10,6 +10,7 @@
 #include "kern/sched.h"
 #include "kern/syscall.h"
 #include "kern/task.h"
+#include "kern/hot.h"
 
 static_assert(sizeof(Thread::ipc_rcv_buf) == kFastMsgMax);
 
@@ -17,7 +18,7 @@ namespace {
 
 // Whether the receive on `e` would find a message at once (or fail): then the caller does
 // not block and the fast path is not for it.
-bool receive_ready(IpcEntry* e) {
+MICA_HOT bool receive_ready(IpcEntry* e) {
   if (e->type & MACH_PORT_TYPE_RECEIVE) {
     auto* p = static_cast<Port*>(e->object);
     return p->pset || !p->messages.empty();
@@ -30,7 +31,7 @@ bool receive_ready(IpcEntry* e) {
 
 }  // namespace
 
-bool ipc_rcv_take_delivered(Thread* self, uint64_t user_msg, mach_msg_return_t* mr) {
+MICA_HOT bool ipc_rcv_take_delivered(Thread* self, uint64_t user_msg, mach_msg_return_t* mr) {
   if (uint32_t size = self->ipc_rcv_size) {
     self->ipc_rcv_size = 0;
     ipc_lock.unlock();
@@ -47,7 +48,7 @@ bool ipc_rcv_take_delivered(Thread* self, uint64_t user_msg, mach_msg_return_t* 
   return false;
 }
 
-FastPath mach_msg_fast(uint64_t msg, mach_msg_option_t option, mach_msg_size_t send_size,
+MICA_HOT FastPath mach_msg_fast(uint64_t msg, mach_msg_option_t option, mach_msg_size_t send_size,
                        mach_msg_size_t rcv_size, mach_port_name_t rcv_name,
                        mach_msg_return_t* mr) {
   if (option != (MACH_SEND_MSG | MACH_RCV_MSG) || send_size > kFastMsgMax ||

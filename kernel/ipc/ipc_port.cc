@@ -7,6 +7,7 @@
 #include "kern/zalloc.h"
 #include "lib/new.h"
 #include "vm/vm_pager.h"
+#include "kern/hot.h"
 
 SpinLock ipc_lock;
 
@@ -29,9 +30,9 @@ Port* port_alloc() {
   return new (mem) Port;
 }
 
-void port_reference(Port* p) { ++p->refs; }
+MICA_HOT void port_reference(Port* p) { ++p->refs; }
 
-void port_release(Port* p) {
+MICA_HOT void port_release(Port* p) {
   kassert(p->refs > 0);
   if (--p->refs) return;
   kassert(!p->active);
@@ -64,7 +65,7 @@ void port_release_send(Port* p) {
   port_release(p);
 }
 
-void port_make_send_once(Port* p) { ++p->sorights; }
+MICA_HOT void port_make_send_once(Port* p) { ++p->sorights; }
 
 void port_release_send_once(Port* p) {
   kassert(p->sorights > 0);

@@ -6,6 +6,7 @@
 #include "ipc/ipc_right.h"
 
 #include "kern/assert.h"
+#include "kern/hot.h"
 
 namespace {
 Port* entry_port(IpcEntry* e) { return static_cast<Port*>(e->object); }
@@ -22,7 +23,7 @@ DeadNameRequest* right_find_request(IpcSpace* s, IpcEntry* e) {
   return nullptr;
 }
 
-void right_entry_free(IpcSpace* s, IpcEntry* e) {
+MICA_HOT void right_entry_free(IpcSpace* s, IpcEntry* e) {
   if (DeadNameRequest* r = right_find_request(s, e)) {
     entry_port(e)->dnrequests.remove(r);
     notify_port_deleted(r->notify, e->name);
@@ -145,7 +146,7 @@ kern_return_t right_copyin(IpcSpace* s, mach_port_name_t name, unsigned disp, Po
   return KERN_SUCCESS;
 }
 
-kern_return_t right_copyout(IpcSpace* s, Port* p, unsigned transit, mach_port_name_t* name) {
+MICA_HOT kern_return_t right_copyout(IpcSpace* s, Port* p, unsigned transit, mach_port_name_t* name) {
   *name = MACH_PORT_NULL;
   if (!p) return KERN_SUCCESS;
   if (p == kDeadPort) {

@@ -7,13 +7,14 @@
 #include "kern/assert.h"
 #include "lib/new.h"
 #include "vm/vm_page.h"
+#include "kern/hot.h"
 
 static_assert(sizeof(IpcEntry) == 32, "IpcEntry should stay at 32 bytes, 126 to a chunk");
 
 // ---- EntryTable: linear probing over a power-of-two array of IpcEntry* ----
 
 
-bool IpcSpace::EntryTable::reserve(size_t n) {
+MICA_HOT bool IpcSpace::EntryTable::reserve(size_t n) {
   // At most half full keeps probe sequences short.
   if (slots_ && n * 2 <= capacity()) return true;
   unsigned order = 0;
@@ -46,7 +47,7 @@ bool IpcSpace::EntryTable::resize(unsigned order) {
   return true;
 }
 
-void IpcSpace::EntryTable::insert(IpcEntry* e) {
+MICA_HOT void IpcSpace::EntryTable::insert(IpcEntry* e) {
   kassert(slots_ && (count_ + 1) * 2 <= capacity());
   const size_t mask = capacity() - 1;
   size_t i = home(key_of(e));
@@ -55,7 +56,7 @@ void IpcSpace::EntryTable::insert(IpcEntry* e) {
   ++count_;
 }
 
-void IpcSpace::EntryTable::remove(IpcEntry* e) {
+MICA_HOT void IpcSpace::EntryTable::remove(IpcEntry* e) {
   kassert(slots_);
   const size_t mask = capacity() - 1;
   size_t i = home(key_of(e));
@@ -77,7 +78,7 @@ void IpcSpace::EntryTable::remove(IpcEntry* e) {
   --count_;
 }
 
-void IpcSpace::EntryTable::shrink() {
+MICA_HOT void IpcSpace::EntryTable::shrink() {
   // Halving at an eighth full leaves the table a quarter full, so a table that shrinks
   // must double its entries before it grows again: resizing stays amortized O(1).
   while (slots_ && order_ > 0 && count_ * 8 <= capacity()) {
@@ -104,7 +105,7 @@ IpcEntry* IpcSpace::entries_of(Chunk* c) {
   return reinterpret_cast<IpcEntry*>(reinterpret_cast<char*>(c) + kChunkHeader);
 }
 
-IpcEntry* IpcSpace::take_entry() {
+MICA_HOT IpcEntry* IpcSpace::take_entry() {
   Chunk* c = partial_chunks_.front();
   if (!c) {
     VmPage* page = vm_page_grab();
@@ -133,7 +134,7 @@ IpcEntry* IpcSpace::take_entry() {
   return e;
 }
 
-void IpcSpace::put_entry(IpcEntry* e) {
+MICA_HOT void IpcSpace::put_entry(IpcEntry* e) {
   Chunk* c = chunk_of(e);
   kassert(c->used > 0);
   e->space_bits = 0;
@@ -174,7 +175,7 @@ void IpcSpace::destroy() {
 }
 
 
-kern_return_t IpcSpace::alloc_at(mach_port_name_t name, IpcEntry** out) {
+MICA_HOT kern_return_t IpcSpace::alloc_at(mach_port_name_t name, IpcEntry** out) {
   if (!by_name_.reserve(by_name_.count() + 1)) return KERN_RESOURCE_SHORTAGE;
   IpcEntry* e = take_entry();
   if (!e) return KERN_RESOURCE_SHORTAGE;
@@ -189,7 +190,7 @@ kern_return_t IpcSpace::alloc_at(mach_port_name_t name, IpcEntry** out) {
   return KERN_SUCCESS;
 }
 
-kern_return_t IpcSpace::alloc(IpcEntry** out) {
+MICA_HOT kern_return_t IpcSpace::alloc(IpcEntry** out) {
   if (size() >= kMaxEntries) return KERN_NO_SPACE;
   // The counter moves past names in use; there are at most kMaxEntries of them, so the
   // loop ends. It skips MACH_PORT_NULL and MACH_PORT_DEAD when it wraps.
@@ -207,7 +208,7 @@ kern_return_t IpcSpace::alloc_name(mach_port_name_t name, IpcEntry** out) {
   return alloc_at(name, out);
 }
 
-void IpcSpace::free(IpcEntry* e) {
+MICA_HOT void IpcSpace::free(IpcEntry* e) {
   kassert(e->space_bits & kInUse);
   if (in_reverse(e)) reverse_remove(e);
   by_name_.remove(e);

@@ -9,6 +9,7 @@
 #include "kern/sched.h"
 #include "kern/syscall.h"
 #include "kern/task.h"
+#include "kern/hot.h"
 
 namespace {
 
@@ -241,7 +242,7 @@ mach_msg_return_t mach_msg(uint64_t msg, mach_msg_option_t option, mach_msg_size
   return MACH_MSG_SUCCESS;
 }
 
-mach_msg_return_t mach_msg_trap_fast(uint64_t msg, mach_msg_option_t option,
+MICA_HOT mach_msg_return_t mach_msg_trap_fast(uint64_t msg, mach_msg_option_t option,
                                      mach_msg_size_t send_size, mach_msg_size_t rcv_size,
                                      mach_port_name_t rcv_name, bool* handled) {
   mach_msg_return_t mr = MACH_MSG_SUCCESS;

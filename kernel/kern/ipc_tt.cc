@@ -13,6 +13,7 @@
 #include "kern/host.h"
 #include "kern/processor.h"
 #include "kern/task.h"
+#include "kern/hot.h"
 
 namespace {
 
@@ -144,7 +145,7 @@ void ipc_task_inherit(Task* child, Task* parent) {
   }
 }
 
-IpcSpace* task_space(Task* task) { return task->space_active ? &task->space : nullptr; }
+MICA_HOT IpcSpace* task_space(Task* task) { return task->space_active ? &task->space : nullptr; }
 
 mach_port_name_t ipc_task_insert_send(Task* task, Port* port) {
   IpcGuard g;

@@ -9,6 +9,7 @@
 
 #include "kern/processor.h"
 #include "kern/task.h"
+#include "kern/hot.h"
 
 namespace {
 
@@ -58,7 +59,7 @@ void depress_end(Thread* t) {
   }
 }
 
-void timeout_cancel(Thread* t) {
+MICA_HOT void timeout_cancel(Thread* t) {
   SpinGuard g(timeout_lock);
   if (t->on_timeout_list) {
     timeout_list.remove(t);
@@ -89,7 +90,7 @@ Thread* choose_next(Processor* p) {
 
 // Switches away from `self` (interrupts off, no locks held). When `requeue`, self stays
 // runnable and goes back on this CPU's run queue (unless a better choice is only self).
-bool reschedule(Thread* self, bool requeue, Thread* direct = nullptr) {
+MICA_HOT bool reschedule(Thread* self, bool requeue, Thread* direct = nullptr) {
   Processor* p = current_processor();
   Thread* next;
   {
@@ -125,15 +126,15 @@ bool reschedule(Thread* self, bool requeue, Thread* direct = nullptr) {
 
 }  // namespace
 
-Thread* current_thread() { return current_processor()->active_thread; }
+MICA_HOT Thread* current_thread() { return current_processor()->active_thread; }
 
-void thread_switch_finish(Thread* prev) {
+MICA_HOT void thread_switch_finish(Thread* prev) {
   bool halted = prev->state == ThreadState::kHalted;
   __atomic_store_n(&prev->on_cpu, false, __ATOMIC_RELEASE);
   if (halted) thread_reap(prev);
 }
 
-void assert_wait(const void* event, uint64_t timeout_ns) {
+MICA_HOT void assert_wait(const void* event, uint64_t timeout_ns) {
   Thread* self = current_thread();
   IrqState s = arch_irq_disable();
   WaitBucket& b = bucket_for(event);
@@ -173,7 +174,7 @@ WaitResult thread_block() {
   return self->wait_result;
 }
 
-WaitResult thread_block_handoff(Thread* to) {
+MICA_HOT WaitResult thread_block_handoff(Thread* to) {
   Thread* self = current_thread();
   IrqState s = arch_irq_disable();
   bool here = to->bound_cpu < 0 || to->bound_cpu == static_cast<int>(arch_cpu_id());
@@ -304,7 +305,7 @@ bool wakeup(const void* event, bool one, bool here = false) {
 }
 }  // namespace
 
-Thread* thread_wakeup_take(const void* event) {
+MICA_HOT Thread* thread_wakeup_take(const void* event) {
   IrqState s = arch_irq_disable();
   WaitBucket& b = bucket_for(event);
   Thread* found = nullptr;
@@ -471,7 +472,7 @@ void sched_tick() {
   }
 }
 
-void sched_preempt_check() {
+MICA_HOT void sched_preempt_check() {
   Processor* p = current_processor();
   if (!p->need_resched) return;
   reschedule(p->active_thread, true);

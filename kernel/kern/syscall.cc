@@ -14,6 +14,7 @@
 #include "machine/pmap.h"
 #include "vm/vm_usercopy.h"
 #include "mica/traps.h"
+#include "kern/hot.h"
 
 namespace {
 
@@ -76,12 +77,12 @@ int64_t trap_task_terminate(mach_port_name_t name) {
 
 // The current task's address space is the one loaded: the kernel copies straight through
 // it, and a fault on the user side is served by the VM system as the task's own would be.
-bool copyin(uint64_t src, void* dst, size_t len) {
+MICA_HOT bool copyin(uint64_t src, void* dst, size_t len) {
   if (src >= kUserEnd || len > kUserEnd - src) return false;
   return arch_copy_user(dst, reinterpret_cast<const void*>(src), len);
 }
 
-bool copyout(const void* src, uint64_t dst, size_t len) {
+MICA_HOT bool copyout(const void* src, uint64_t dst, size_t len) {
   if (dst >= kUserEnd || len > kUserEnd - dst) return false;
   return arch_copy_user(reinterpret_cast<void*>(dst), src, len);
 }

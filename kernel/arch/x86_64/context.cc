@@ -9,6 +9,7 @@
 #include "kern/task.h"
 #include "lib/string.h"
 #include "vm/vm_page.h"
+#include "kern/hot.h"
 
 extern "C" Thread* switch_stacks(uint64_t* save_rsp, uint64_t new_rsp, Thread* prev);
 extern "C" void thread_trampoline();
@@ -108,7 +109,7 @@ void arch_thread_adopt_boot(Thread* t) {
   this_cpu()->kernel_rsp = t->arch.stack_top;
 }
 
-Thread* arch_context_switch(Thread* from, Thread* to) {
+MICA_HOT Thread* arch_context_switch(Thread* from, Thread* to) {
   CpuLocal* c = this_cpu();
   // User code cannot change its FS base itself (no WRFSBASE): it changes only through
   // thread_set_state, so the MSR is written only when the incoming value differs.
@@ -140,7 +141,7 @@ extern "C" void thread_start_finish(Thread* prev) {
 
 extern "C" int copy_user(void* dst, const void* src, size_t len);
 
-bool arch_copy_user(void* dst, const void* src, size_t len) { return copy_user(dst, src, len) == 0; }
+MICA_HOT bool arch_copy_user(void* dst, const void* src, size_t len) { return copy_user(dst, src, len) == 0; }
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Winvalid-offsetof"

@@ -6,6 +6,7 @@
 #include "arch/x86_64/io.h"
 #include "arch/x86_64/pmap_x86.h"
 #include "machine/cpu.h"
+#include "kern/hot.h"
 
 CpuLocal cpu_locals[kMaxCpus];
 unsigned cpus_online = 1;
@@ -26,7 +27,7 @@ void arch_cpu_relax() {
   tlb_shootdown_interrupt();
 }
 
-unsigned arch_cpu_id() {
+MICA_HOT unsigned arch_cpu_id() {
   CpuLocal* c;
   asm volatile("mov %%gs:0, %0" : "=r"(c));
   return c ? c->id : 0;

@@ -49,7 +49,9 @@ isr_table:
 .set i, i + 1
 .endr
         .noaltmacro
-        .text
+        /* The common entry and exit, the syscall path, the switch and the user copy: with
+           the RPC path (kern/hot.h). */
+        .section .text.hot, "ax"
 
 isr_common:
         testb   $3, 16+8(%rsp)          /* from user mode? */

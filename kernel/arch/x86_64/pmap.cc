@@ -17,6 +17,7 @@
 #include "lib/new.h"
 #include "lib/string.h"
 #include "vm/vm_page.h"
+#include "kern/hot.h"
 
 namespace {
 
@@ -651,7 +652,7 @@ bool pmap_extract(Pmap* pmap, vaddr_t va, paddr_t* pa) {
 
 PmapStats pmap_stats(Pmap* pmap) { return PmapStats{pmap->table_pages, pmap->mapped_pages}; }
 
-void pmap_activate(Pmap* pmap) {
+MICA_HOT void pmap_activate(Pmap* pmap) {
   unsigned me = arch_cpu_id();
   uint64_t cr3 = read_cr3();
   if (cr3 == pmap->pml4) return;

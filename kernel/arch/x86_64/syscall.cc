@@ -9,8 +9,9 @@
 #include "ipc/mach_msg.h"
 #include <mach/exception.h>
 #include "lib/format.h"
+#include "kern/hot.h"
 
-extern "C" void syscall_dispatch(TrapFrame* f) {
+extern "C" MICA_HOT void syscall_dispatch(TrapFrame* f) {
   Thread* t = current_thread();
   // Only eax counts, as on GNU Mach.
   auto number = static_cast<int32_t>(f->rax);
