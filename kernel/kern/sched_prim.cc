@@ -324,7 +324,9 @@ MICA_HOT Thread* thread_wakeup_take(const void* event) {
       found->state = ThreadState::kRunnable;
     }
   }
-  if (found) timeout_cancel(found);
+  // The flag was set under the bucket lock, before the thread was queued there: a waiter
+  // without a timeout costs no timeout_lock.
+  if (found && __atomic_load_n(&found->on_timeout_list, __ATOMIC_RELAXED)) timeout_cancel(found);
   arch_irq_restore(s);
   return found;
 }
