@@ -59,17 +59,11 @@ void ipc_kobject_no_senders(Port* port) {
   if (port->kotype == KObjectType::kDeviceObject) device_no_senders(port);
 }
 
-// Conversions for objects Mica does not serve as ports yet: the processor and processor-set
-// calls (one default set, to come with mach_host.defs' processor_set calls). A null object makes the MIG server answer with the
-// routine's error, or MIG's default MIG_EOPNOTSUPP.
+// Conversions for objects Mica does not serve as ports yet: processors (host_processors,
+// processor_info...). A null object makes the MIG server answer with the routine's error, or
+// MIG's default MIG_EOPNOTSUPP. Processor sets: kern/processor_set.cc.
 extern "C" {
 void* convert_port_to_processor(Port*) { return nullptr; }
-void* convert_port_to_pset(Port*) { return nullptr; }
-void* convert_port_to_pset_name(Port*) { return nullptr; }
-void pset_deallocate(void*) {}
-Port* convert_pset_to_port(void*) { return nullptr; }
-Port* convert_pset_name_to_port(void*) { return nullptr; }
-Port* convert_host_to_port(void*) { return nullptr; }
 // A receive right inside a message to its own port is refused at copyin already
 // (kmsg_copyin_body); longer cycles through ports in transit are not detected yet.
 int ipc_port_check_circularity(Port*, Port*) { return 0; }

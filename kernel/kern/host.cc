@@ -36,6 +36,8 @@ void host_init() {
   host_name_port->kobject = host_priv_port->kobject = device_port->kobject = &the_host;
 }
 
+Host* host_object() { return &the_host; }
+
 Port* host_port(bool privileged) { return privileged ? host_priv_port : host_name_port; }
 Port* device_master_port() { return device_port; }
 
@@ -53,6 +55,15 @@ Host* convert_port_to_host_priv(Port* p) {
 }
 
 void host_deallocate(Host*) {}
+
+// outtran of host_t: a send right to the host name port.
+Port* convert_host_to_port(Host* host) {
+  if (!host) return nullptr;
+  IpcGuard g;
+  port_reference(host_name_port);
+  port_make_send(host_name_port);
+  return host_name_port;
+}
 
 kern_return_t host_info(Host* host, int flavor, integer_t* info, mach_msg_type_number_t* count) {
   if (!host) return KERN_INVALID_HOST;

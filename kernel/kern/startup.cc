@@ -10,6 +10,7 @@
 #include "device/ds_routines.h"
 #include "kern/bootstrap.h"
 #include "kern/host.h"
+#include "kern/processor_set.h"
 #include "kern/log.h"
 #include "kern/processor.h"
 #include "kern/sched.h"
@@ -58,6 +59,7 @@ extern "C" [[noreturn]] void kmain(uint32_t magic, uint32_t info_pa) {
   cpu_locals[0].online = true;
   processor_start(0);
   host_init();
+  pset_init();
   apic_init_cpu(1'000'000'000 / kTickNs);
   smp_start();
   device_init();

@@ -185,6 +185,11 @@ void task_end(Task* task) {
   if (last && all_exited_hook) all_exited_hook();
 }
 
+void task_for_each(void (*fn)(Task* task, void* ctx), void* ctx) {
+  IrqSpinGuard g(all_tasks_lock);
+  for (Task* t : all_tasks) fn(t, ctx);
+}
+
 uint64_t task_count() {
   IrqSpinGuard g(all_tasks_lock);
   return all_tasks.size();

@@ -83,5 +83,8 @@ bool task_thread_remove(Task* task, Thread* t);
 // (switch path, interrupts off: what is left to do here is short).
 void task_end(Task* task);
 uint64_t task_count();
+// Calls fn(task, ctx) for every task alive, under the task list's lock (interrupts off):
+// fn must not block or take a task's lock.
+void task_for_each(void (*fn)(Task* task, void* ctx), void* ctx);
 // The number of user tasks still alive; when it reaches zero, `on_empty` runs.
 void task_set_all_exited_hook(void (*hook)());

@@ -176,6 +176,11 @@ Thread* thread_lookup(uint64_t id) {
   return nullptr;
 }
 
+void thread_for_each(void (*fn)(Thread* t, void* ctx), void* ctx) {
+  IrqSpinGuard g(all_threads_lock);
+  for (Thread* t : all_threads) fn(t, ctx);
+}
+
 uint64_t thread_count() {
   IrqSpinGuard g(all_threads_lock);
   return all_threads.size();

@@ -118,6 +118,9 @@ Thread* current_thread();
 Thread* thread_lookup(uint64_t id);
 // Number of threads that exist, for tests.
 uint64_t thread_count();
+// Calls fn(t, ctx) for every thread that exists, under the thread list's lock (interrupts
+// off): fn must not block or take a task's lock.
+void thread_for_each(void (*fn)(Thread* t, void* ctx), void* ctx);
 
 // Machine-dependent parts (arch/*/context.cc).
 bool arch_thread_init_kernel(Thread* t);

@@ -10,11 +10,13 @@
 #include <mach/host_info.h>
 #include <mach/notify.h>
 #include <mach/notify_server.h>
+#include <mach/processor_info.h>
 #include <mach/task_info.h>
 #include <mach/thread_info.h>
 #include <mach/thread_status.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <test/mach_util.h>
 #include <test/test.h>
@@ -1187,4 +1189,121 @@ TEST(host_info_basic) {
   EXPECT_EQ(info.cpu_type, CPU_TYPE_X86_64);
 }
 
-int main(int argc, char **argv) { return test_main(argc, argv); }
+/* ---- processor sets: one default set, as GNU Mach without MACH_HOST ---- */
+
+static mach_port_t host_priv;  /* argv[1] of the boot script */
+
+static bool name_in(mach_port_t name, mach_port_t *list, mach_msg_type_number_t n) {
+  for (mach_msg_type_number_t i = 0; i < n; i++)
+    if (list[i] == name)
+      return true;
+  return false;
+}
+
+static void release_list(mach_port_t *list, mach_msg_type_number_t n) {
+  for (mach_msg_type_number_t i = 0; i < n; i++)
+    mach_port_deallocate(mach_task_self(), list[i]);
+  vm_deallocate(mach_task_self(), (vm_address_t)list, n * sizeof *list);
+}
+
+TEST(processor_set_default_info) {
+  mach_port_t set = MACH_PORT_NULL, host = MACH_PORT_NULL;
+  KR_OK(processor_set_default(mach_host_self(), &set));
+  ASSERT(MACH_PORT_VALID(set));
+  struct host_basic_info hinfo;
+  mach_msg_type_number_t count = HOST_BASIC_INFO_COUNT;
+  KR_OK(host_info(mach_host_self(), HOST_BASIC_INFO, (host_info_t)&hinfo, &count));
+
+  struct processor_set_basic_info info;
+  count = PROCESSOR_SET_BASIC_INFO_COUNT;
+  KR_OK(processor_set_info(set, PROCESSOR_SET_BASIC_INFO, &host, (processor_set_info_t)&info,
+                           &count));
+  EXPECT_EQ(count, PROCESSOR_SET_BASIC_INFO_COUNT);
+  EXPECT_EQ(host, mach_host_self());  /* the host's name port, merged with ours */
+  EXPECT_EQ(info.processor_count, hinfo.avail_cpus);
+  EXPECT_GE(info.task_count, 1);
+  EXPECT_GE(info.thread_count, info.task_count > 1 ? 2 : 1);
+
+  struct processor_set_sched_info sched;
+  count = PROCESSOR_SET_SCHED_INFO_COUNT;
+  KR_OK(processor_set_info(set, PROCESSOR_SET_SCHED_INFO, &host, (processor_set_info_t)&sched,
+                           &count));
+  EXPECT_EQ(count, PROCESSOR_SET_SCHED_INFO_COUNT);
+
+  count = PROCESSOR_SET_BASIC_INFO_COUNT - 1;
+  EXPECT_EQ(processor_set_info(set, PROCESSOR_SET_BASIC_INFO, &host,
+                               (processor_set_info_t)&info, &count),
+            KERN_FAILURE);
+  count = PROCESSOR_SET_BASIC_INFO_COUNT;
+  EXPECT_EQ(processor_set_info(set, 99, &host, (processor_set_info_t)&info, &count),
+            KERN_INVALID_ARGUMENT);
+  /* A port that is no processor set. */
+  count = PROCESSOR_SET_BASIC_INFO_COUNT;
+  EXPECT_EQ(processor_set_info(mach_task_self(), PROCESSOR_SET_BASIC_INFO, &host,
+                               (processor_set_info_t)&info, &count),
+            KERN_INVALID_ARGUMENT);
+  mach_port_deallocate(mach_task_self(), set);
+}
+
+TEST(processor_set_one_set_only) {
+  mach_port_t set = MACH_PORT_NULL, *sets = NULL, a = MACH_PORT_NULL, b = MACH_PORT_NULL;
+  mach_msg_type_number_t n = 0;
+  KR_OK(processor_set_default(mach_host_self(), &set));
+  KR_OK(host_processor_sets(mach_host_self(), &sets, &n));
+  EXPECT_EQ(n, 1);
+  if (n == 1)
+    EXPECT_EQ(sets[0], set);  /* the default set's name port */
+  release_list(sets, n);
+  EXPECT_EQ(processor_set_create(mach_host_self(), &a, &b), KERN_FAILURE);
+  mach_port_t control = MACH_PORT_NULL;
+  ASSERT(MACH_PORT_VALID(host_priv));
+  KR_OK(host_processor_set_priv(host_priv, set, &control));
+  EXPECT_EQ(processor_set_destroy(control), KERN_FAILURE);
+  mach_port_deallocate(mach_task_self(), control);
+  mach_port_deallocate(mach_task_self(), set);
+}
+
+TEST(processor_set_tasks_and_threads) {
+  mach_port_t set = MACH_PORT_NULL, control = MACH_PORT_NULL, *list = NULL;
+  mach_msg_type_number_t n = 0;
+  KR_OK(processor_set_default(mach_host_self(), &set));
+  /* The control port needs the host-privileged port, and a set's name. */
+  EXPECT_EQ(host_processor_set_priv(mach_host_self(), set, &control), KERN_INVALID_ARGUMENT);
+  ASSERT(MACH_PORT_VALID(host_priv));
+  EXPECT_EQ(host_processor_set_priv(host_priv, mach_task_self(), &control),
+            KERN_INVALID_ARGUMENT);
+  KR_OK(host_processor_set_priv(host_priv, set, &control));
+  ASSERT(MACH_PORT_VALID(control));
+  EXPECT(control != set);
+
+  /* The name port lists nothing: only the control port does. */
+  EXPECT_EQ(processor_set_tasks(set, &list, &n), KERN_INVALID_ARGUMENT);
+  EXPECT_EQ(processor_set_threads(set, &list, &n), KERN_INVALID_ARGUMENT);
+
+  KR_OK(processor_set_tasks(control, &list, &n));
+  EXPECT_GE(n, 1);
+  EXPECT(name_in(mach_task_self(), list, n));
+  release_list(list, n);
+
+  KR_OK(processor_set_threads(control, &list, &n));
+  EXPECT_GE(n, 1);
+  mach_port_t me = mach_thread_self();
+  EXPECT(name_in(me, list, n));
+  release_list(list, n);
+  mach_port_deallocate(mach_task_self(), me);
+
+  /* The control port names the set too. */
+  struct processor_set_basic_info info;
+  mach_port_t host = MACH_PORT_NULL;
+  mach_msg_type_number_t count = PROCESSOR_SET_BASIC_INFO_COUNT;
+  KR_OK(processor_set_info(control, PROCESSOR_SET_BASIC_INFO, &host,
+                           (processor_set_info_t)&info, &count));
+  mach_port_deallocate(mach_task_self(), control);
+  mach_port_deallocate(mach_task_self(), set);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1)
+    host_priv = (mach_port_t)strtoul(argv[1], NULL, 10);
+  return test_main(argc, argv);
+}
