@@ -83,9 +83,11 @@ MICA_HOT FastPath mach_msg_fast(uint64_t msg, mach_msg_option_t option, mach_msg
   Thread* to = nullptr;
   // Every check before anything changes: the destination right and its port, the reply's
   // receive right, our own receive, and last the receiver (taken off its wait).
+  // (A message to the port we then receive on has no receiver waiting: us.)
   if (de && (de->type & need) && dest->active && dest->kotype == KObjectType::kNone &&
       dest->messages.empty() && dest->receiver &&
-      (!ld || (re && (re->type & MACH_PORT_TYPE_RECEIVE))) && we && !receive_ready(we)) {
+      (!ld || (re && (re->type & MACH_PORT_TYPE_RECEIVE))) && we && we->object != dest &&
+      we->object != dest->pset && !receive_ready(we)) {
     to = thread_wakeup_take(dest);
     if (!to && dest->pset) to = thread_wakeup_take(dest->pset);
     if (to && (to->ipc_rcv_max < send_size || task_space(to->task) != dest->receiver ||

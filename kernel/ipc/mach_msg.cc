@@ -29,13 +29,14 @@ void pseudo_receive(IpcSpace* s, KMsg* k, uint64_t user_msg) {
 // left in *handoff when the sender is about to receive (it runs next, on this CPU, when
 // the sender blocks) and none is there yet; otherwise it is queued to run.
 void deliver(Port* dest, KMsg* k, bool sender_receives, Thread** handoff) {
-  Thread* t = nullptr;
-  if (dest->messages.empty() && !(k->header()->bits & MACH_MSGH_BITS_COMPLEX)) {
-    t = thread_wakeup_take(dest);
-    if (!t && dest->pset) t = thread_wakeup_take(dest->pset);
-  }
-  if (!t) {
+  if (!dest->messages.empty() || (k->header()->bits & MACH_MSGH_BITS_COMPLEX)) {
     port_enqueue(dest, k, sender_receives);
+    return;
+  }
+  Thread* t = thread_wakeup_take(dest);
+  if (!t && dest->pset) t = thread_wakeup_take(dest->pset);
+  if (!t) {
+    dest->messages.push_back(k);  // nobody waits: nobody to wake
     return;
   }
   IpcSpace* rs = task_space(t->task);
