@@ -2,13 +2,18 @@
 # Runs Mica's benchmark module and, unless --no-peers, the same measurements on the GNU Mach
 # and Linux peers (../shared/peers), then prints a comparison table. See docs/benchmarks.md.
 #
-# usage: tools/bench.sh BUILD_DIR [--runs N] [--no-peers]
+# usage: tools/bench.sh BUILD_DIR [--runs N] [--no-peers] [--paging]
 #
 # Builds nothing of Mica (./mica bench builds first). Every kernel boots N times (default 3)
 # under QEMU TCG with one CPU; the table gives the median over the runs. Output, raw lines and
-# logs go to BUILD_DIR/bench/; the table also goes to BUILD_DIR/bench/results.txt.
+# logs go to BUILD_DIR/bench/; the tables also go to BUILD_DIR/bench/results.txt.
 # The peers are copied to BUILD_DIR/peers/ and built there on first use (they download Debian
-# packages), so the shared tree is never written.
+# packages), so the shared tree is never written. Besides the peers' own modules, Mica's
+# module runs its pager and vmmap groups on GNU Mach (tools/gnumach-boot.sh), and the Linux
+# peer gets a disk and user/bench/linux_disk.c (tools/linux-peer-disk.sh).
+# --paging adds the end-to-end paging line (64 MiB of memory, the default pager, 128 MiB
+# written and read back); it is off by default while paging to the default pager does not
+# work (docs/pager.md).
 # TSC_MHZ=F overrides the TSC rate given to the module (default: the host's /proc/cpuinfo;
 # under TCG the guest TSC runs at the host's rate).
 set -euo pipefail
@@ -18,11 +23,12 @@ PEERS_SRC=${MICA_PEERS:-$ROOT/../shared/peers}
 usage() { sed -n '5p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 1 ] || usage
 BUILD=$(cd "$1" && pwd); shift
-runs=3 peers=1
+runs=3 peers=1 paging=0
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=${2:?}; shift 2 ;;
     --no-peers) peers=0; shift ;;
+    --paging) paging=1; shift ;;
     *) usage ;;
   esac
 done
@@ -31,22 +37,38 @@ mkdir -p "$OUT"
 RAW=$OUT/raw.txt            # "kernel name value unit", one line per result of one run
 : > "$RAW"
 note() { echo "bench: $*" >&2; }
-results() { grep -E '^[A-Za-z_0-9]+ [0-9.]+ [A-Za-z]+$' || true; }
+results() { grep -E '^[A-Za-z_0-9]+ [0-9.]+ [A-Za-z/]+$' || true; }
 
 # ---- Mica ----
 kernel=$BUILD/kernel/mica module=$BUILD/user/bench
 [ -f "$kernel" ] && [ -f "$module" ] || { note "build first: $kernel or $module missing"; exit 2; }
 tsc_mhz=${TSC_MHZ:-$(awk -F: '/^cpu MHz/ {gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo)}
 words="\${host-port} \${device-port} \$(task-create) \$(task-resume)"
+disk=$OUT/disk.img
 for r in $(seq "$runs"); do
   log=$OUT/mica-run-$r.log
+  rm -f "$disk"; truncate -s 32M "$disk"   # a scratch disk for the disk lines (vd0)
   # 1 GiB, as the peers (GNU Mach -m 1024, Linux 1G): the VM lines hold up to 80 MiB at once.
-  "$ROOT/tools/boot.sh" --smp 1 --mem 1024 --timeout 300 --log "$log" "$kernel" \
+  "$ROOT/tools/boot.sh" --smp 1 --mem 1024 --timeout 300 --log "$log" --disk "$disk" "$kernel" \
       "$module tsc_mhz=$tsc_mhz $words" > /dev/null 2>&1 || true
   tr -d '\r' < "$log" > "$log.tmp" && mv "$log.tmp" "$log"
   grep -q '^bench-done' "$log" || { note "Mica run $r did not finish; tail of $log:"; tail -20 "$log" >&2; exit 1; }
   sed -n '/^bench-start/,/^bench-done/p' "$log" | results | sed 's/^/mica /' >> "$RAW"
 done
+if [ "$paging" = 1 ]; then
+  # Anonymous memory through the default pager: 128 MiB in 64 MiB, a 320 MiB swap disk.
+  for r in $(seq "$runs"); do
+    log=$OUT/mica-paging-$r.log
+    rm -f "$disk"; truncate -s 320M "$disk"
+    "$ROOT/tools/boot.sh" --smp 1 --mem 64 --timeout 600 --log "$log" --disk "$disk" "$kernel" \
+        "$BUILD/user/default_pager" "$module tsc_mhz=$tsc_mhz only=paging reboot=1 $words" \
+        > /dev/null 2>&1 || true
+    tr -d '\r' < "$log" > "$log.tmp" && mv "$log.tmp" "$log"
+    grep -q '^bench-done' "$log" || note "Mica paging run $r did not finish (see $log)"
+    sed -n '/^bench-start/,/^bench-done/p' "$log" | results | sed 's/^/mica /' >> "$RAW"
+  done
+fi
+rm -f "$disk"
 mica_pit=$(sed -n 's/.*apic: tsc \([0-9]*\) MHz.*/\1/p' "$OUT/mica-run-1.log" | head -1)
 note "Mica: $runs runs (TSC $tsc_mhz MHz given; the kernel's PIT calibration says ${mica_pit:-?} MHz)"
 
@@ -64,6 +86,7 @@ peer_copy() {
 gm_mhz=
 if [ "$peers" = 1 ]; then
   # ---- GNU Mach (x86_64, Debian trixie, uniprocessor image) ----
+  dir=
   if dir=$(peer_copy gnumach-qemu) && (cd "$dir" && ./run.sh x86_64 "$runs") > "$OUT/gnumach.log" 2>&1; then
     grep -E '^x86_64 ' "$OUT/gnumach.log" | cut -d' ' -f2- | results | sed 's/^/gnumach /' >> "$RAW"
     gm_mhz=$(awk '$2 == "tsc_hz" {printf "%.1f", $3 / 1e6; exit}' "$RAW")
@@ -71,6 +94,25 @@ if [ "$peers" = 1 ]; then
   else
     note "GNU Mach peer failed; skipped (see $OUT/gnumach.log)"
   fi
+  # The peer's module on Mica, for its pager line (run.sh's KERNEL=: lines labelled mica_peer).
+  if [ -n "$dir" ] && (cd "$dir" && KERNEL=$kernel LABEL=mica_peer ./run.sh x86_64 "$runs") > "$OUT/mica-peer.log" 2>&1; then
+    grep -E '^mica_peer ' "$OUT/mica-peer.log" | cut -d' ' -f2- | results | sed 's/^/mica_peer /' >> "$RAW"
+  else
+    note "the GNU Mach peer's module on Mica failed (see $OUT/mica-peer.log)"
+  fi
+  # Mica's own module on GNU Mach, for the lines the peer's module lacks (same boot.sh
+  # settings as Mica's runs: -smp 1, 1 GiB, qemu64; GRUB ISO).
+  for r in $(seq "$runs"); do
+    log=$OUT/gnumach-own-run-$r.log
+    "$ROOT/tools/gnumach-boot.sh" "$BUILD" "$module tsc_mhz=$tsc_mhz only=pager,vmmap gnumach=1 $words" \
+        --smp 1 --mem 1024 --timeout 300 --log "$log" > /dev/null 2>&1 || true
+    tr -d '\r' < "$log" > "$log.tmp" && mv "$log.tmp" "$log"
+    if grep -q '^bench-done' "$log"; then
+      sed -n '/bench-start/,/^bench-done/p' "$log" | results | sed 's/^/gnumach_own /' >> "$RAW"
+    else
+      note "Mica's module on GNU Mach, run $r, did not finish (see $log)"
+    fi
+  done
 
   # ---- Linux (Debian 12 kernel, busybox initramfs) ----
   if dir=$(peer_copy linux-qemu); then
@@ -80,11 +122,21 @@ if [ "$peers" = 1 ]; then
         note "the Linux peer does not build here; skipped (see $OUT/linux-build.log)"
     fi
     if [ -s "$dir/out/initramfs.cpio.gz" ]; then
+      # The peer's initramfs plus the disk benchmark, and a scratch disk, if that builds.
+      initrd= extra=
+      if initrd=$("$ROOT/tools/linux-peer-disk.sh" "$BUILD" 2>> "$OUT/linux-build.log"); then
+        extra="-drive file=$disk,format=raw,if=none,id=disk0,cache=unsafe -device virtio-blk-pci,drive=disk0,addr=0x8"
+      else
+        initrd=$dir/out/initramfs.cpio.gz
+        note "no disk benchmark for Linux (see $OUT/linux-build.log)"
+      fi
       : > "$OUT/linux.log"
       for r in $(seq "$runs"); do
-        (cd "$dir" && ./run.sh -s 1 -t 600 -l "$OUT/linux-logs") >> "$OUT/linux.log" 2>&1 ||
-          note "Linux run $r failed (see $OUT/linux.log)"
+        rm -f "$disk"; truncate -s 64M "$disk"
+        (cd "$dir" && INITRD=$initrd QEMU_EXTRA=$extra ./run.sh -s 1 -m 1G -t 600 -l "$OUT/linux-logs") \
+          >> "$OUT/linux.log" 2>&1 || note "Linux run $r failed (see $OUT/linux.log)"
       done
+      rm -f "$disk"
       grep -v '^harness_' "$OUT/linux.log" | results | sed 's/^/linux /' >> "$RAW"
       note "Linux: $runs runs (see $OUT/linux.log)"
     fi
@@ -122,13 +174,28 @@ task_terminate of that child|task_terminate_after_cow|task_terminate_after_cow|-
 fork+exit+wait (***)|task_create_exit_terminate_base|-|fork_exit_wait_base
 fork+exit+wait, 64 MiB resident (***)|task_create_exit_terminate_64MiB|-|fork_exit_wait_64m
  same, 64 MiB rewritten before each|task_create_exit_terminate_64MiB_rewritten|-|fork_exit_wait_64m
+external pager read fault per page (****)|external_pager_fault_read_per_page|external_pager_fault_read_per_page|uffd_copy_fault
+ same, both running GNU Mach's module|peer:external_pager_fault_read_per_page|external_pager_fault_read_per_page|-
+ same, both running Mica's module|external_pager_fault_read_per_page|own:external_pager_fault_read_per_page|-
+vm_map of a memory object, 8 MiB, first|vm_map_memory_object_8MiB|vm_map_memory_object_8MiB|-
+vm_map 8 MiB of a mapped object|vm_map_memory_object_warm|own:vm_map_memory_object_warm|-
+ its vm_deallocate, untouched|vm_deallocate_memory_object_warm|own:vm_deallocate_memory_object_warm|-
+ vm_map + vm_deallocate|vm_map_deallocate_memory_object_warm|own:vm_map_deallocate_memory_object_warm|-
+vm_map + vm_deallocate, init + terminate|vm_map_deallocate_memory_object_cold|own:vm_map_deallocate_memory_object_cold|-
 Mica: child task_terminates itself|task_self_terminate_base|-|-
 Mica: bare trap (mica_cpu_number)|mica_cpu_number_trap|-|-
 Mica: mach_thread_self trap|mach_thread_self_trap|-|-
 Mica: send+receive, own port, 1 trap|ipc_send_receive_self|-|-
 Mica: destroy a receive right (MIG)|mach_port_destroy_receive_right|-|-"
+# row label | Mica name | Linux name
+RATES="disk write, 64 KiB records (#)|disk_write_64k|disk_write_64k
+disk read, 64 KiB records (#)|disk_read_64k|disk_read_64k
+disk write, 4 KiB records|disk_write_4k|disk_write_4k
+disk read, 4 KiB records|disk_read_4k|disk_read_4k
+paging: write 128 MiB in 64 MiB (--paging)|paging_write_128MiB|-
+paging: read it back|paging_read_back_128MiB|-"
 table() {
-  awk -v rows="$ROWS" '
+  awk -v rows="$ROWS" -v rates="$RATES" '
     # Every value in ns (the Linux peer gives its fork lines in us).
     { k = $1 " " $2; x = $3 * ($4 == "us" ? 1000 : $4 == "ms" ? 1000000 : 1); v[k] = v[k] " " x }
     function med(k,   a, m, i, j, t) {
@@ -144,8 +211,19 @@ table() {
       n = split(rows, r, "\n")
       for (i = 1; i <= n; i++) {
         split(r[i], f, "|")
-        m = med("mica " f[2]); g = med("gnumach " f[3]); l = med("linux " f[4])
+        # "peer:NAME": the GNU Mach peer module on Mica; "own:NAME": the Mica module on GNU Mach.
+        m = (f[2] ~ /^peer:/) ? med("mica_peer " substr(f[2], 6)) : med("mica " f[2])
+        g = (f[3] ~ /^own:/) ? med("gnumach_own " substr(f[3], 5)) : med("gnumach " f[3])
+        l = med("linux " f[4])
         printf "%-44s %9s %9s %9s %13s %10s\n", f[1], cell(m), cell(g), cell(l), ratio(m, g), ratio(m, l)
+      }
+      # Throughputs: MB/s, higher is better.
+      printf "\n%-44s %9s %9s %9s %13s %10s\n", "throughput (MB/s, median)", "Mica", "", "Linux", "", "Mica/Linux"
+      n = split(rates, r, "\n")
+      for (i = 1; i <= n; i++) {
+        split(r[i], f, "|")
+        m = med("mica " f[2]); l = med("linux " f[3])
+        printf "%-44s %9s %9s %9s %13s %10s\n", f[1], m == "" ? "-" : sprintf("%.1f", m), "", l == "" ? "-" : sprintf("%.1f", l), "", ratio(m, l)
       }
     }' "$RAW"
   echo "(*) Header-only request, reply on the send-once right. Linux: a futex wake/wait round"
@@ -153,6 +231,12 @@ table() {
   echo "(**) Linux: cow_fault is the child's write fault after fork, the closest it has."
   echo "(***) Mica: task_create(inherit) + thread in the child + task_terminate + dead-name"
   echo "    notification. Linux: fork + _exit + waitpid. Neither peer has a 1 MiB message line."
+  echo "(****) 2048 pages of a memory object read once each; the pager thread answers each"
+  echo "    data_request with data_supply (Linux: userfaultfd, UFFDIO_COPY of each page)."
+  echo "    \"GNU Mach's module\" is the peer's module booted on Mica; \"Mica's module\" is"
+  echo "    Mica's booted on GNU Mach (tools/gnumach-boot.sh), as are the vm_map ... lines."
+  echo "(#) vd0 through device_write/device_read from a task; Linux: O_DIRECT pwrite/pread of"
+  echo "    /dev/vda. Both virtio-blk-pci, raw, cache=unsafe; 16 MiB a pass."
   local gm=
   [ -z "$gm_mhz" ] || gm=", GNU Mach calibrates $gm_mhz MHz against host_get_time"
   echo "Runs: $runs per kernel, QEMU TCG, -smp 1. TSC: $tsc_mhz MHz given to Mica" \

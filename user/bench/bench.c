@@ -4,8 +4,15 @@
    Arguments (after the boot script's words): tsc_mhz=F sets the TSC rate used to turn cycles
    into ns (Mica has no host_get_time yet; under QEMU TCG the guest TSC is the host's, so the
    harness passes the host's rate). reps=N sets the repetitions per benchmark (default 5).
-   only=GROUP runs one group: traps, ports, mig, rpc, pingpong, xtask, vm, cow, pager or fork (for
-   profiling one of them); only=xrpc runs the null two-task RPC alone. Without tsc_mhz the values are in TSC cycles (unit "cyc").
+   only=GROUP[,GROUP...] runs those groups alone (to profile one): traps, ports, mig, rpc,
+   pingpong, xtask, vm, cow, pager, vmmap, disk, fork, and paging, which runs only when named
+   (paging_mib=N MiB, default 128; see bench_disk.c); only=xrpc runs the null two-task RPC
+   alone. Without tsc_mhz the values are in TSC
+   cycles (unit "cyc"). The first two numeric arguments are the host and device master ports
+   (the boot script's ${host-port} ${device-port}); disk needs the device port.
+   gnumach=1 is for running pager and vmmap on GNU Mach (other groups use Mica-only traps).
+   It and reboot=1 end the boot with host_reboot, as a module on GNU Mach must; Mica powers
+   off when the module exits only if no other task (such as the default pager) is left.
 
    Each benchmark runs one warm-up pass, then `reps` timed passes of a fixed loop; the line
    gives the median pass, per operation. A "#" line after it gives min and max. Loop sizes
@@ -38,7 +45,16 @@ uint64_t tsc_khz;  // 0: report cycles
 int reps = 5;
 static const char *only;  // only=GROUP: run that group alone (see main)
 
-static int want(const char *group) { return !only || strcmp(only, group) == 0; }
+/* only=GROUP[,GROUP...]: is group one of them? */
+static int listed(const char *group) {
+  size_t n = strlen(group);
+  for (const char *p = only; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+    if (strncmp(p, group, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+      return 1;
+  return 0;
+}
+static int want(const char *group) { return !only || listed(group); }
+static int on_gnumach;  // gnumach=1: no Mica-only trap
 
 /* "2596.146" -> 2596146 (kHz); 0 if malformed. */
 static uint64_t parse_mhz(const char *s) {
@@ -417,6 +433,9 @@ static void bench_pingpong(const char *name, int handoff) {
 }
 
 int main(int argc, char **argv) {
+  mach_port_t ports[2] = {MACH_PORT_NULL, MACH_PORT_NULL};  // host, device master
+  int nports = 0, reboot = 0;
+  unsigned paging_mib = 128;
   for (int i = 1; i < argc; i++) {
     if (strncmp(argv[i], "tsc_mhz=", 8) == 0)
       tsc_khz = parse_mhz(argv[i] + 8);
@@ -424,12 +443,20 @@ int main(int argc, char **argv) {
       reps = atoi(argv[i] + 5);
     else if (strncmp(argv[i], "only=", 5) == 0)
       only = argv[i] + 5;
+    else if (strcmp(argv[i], "gnumach=1") == 0)
+      on_gnumach = reboot = 1;
+    else if (strcmp(argv[i], "reboot=1") == 0)
+      reboot = 1;
+    else if (strncmp(argv[i], "paging_mib=", 11) == 0)
+      paging_mib = (unsigned)atoi(argv[i] + 11);
+    else if (argv[i][0] >= '0' && argv[i][0] <= '9' && nports < 2)
+      ports[nports++] = (mach_port_t)strtoul(argv[i], NULL, 10);
   }
   if (reps < 1)
     reps = 1;
   if (reps > kMaxReps)
     reps = kMaxReps;
-  long cpus = mica_cpu_count();
+  long cpus = on_gnumach ? 1 : mica_cpu_count();
   printf("bench-start cpus=%ld reps=%d tsc_khz=%lu\n", cpus, reps, tsc_khz);
   if (cpus > 1)
     printf("# more than one CPU: the round trips below are not pure switches\n");
@@ -445,14 +472,20 @@ int main(int argc, char **argv) {
     bench_pingpong("thread_switch_handoff_rtt", 1);
     bench_pingpong("swtch_yield_rtt", 0);
   }
-  if (want("xtask") || (only && strcmp(only, "xrpc") == 0))
-    bench_cross_task(!only || strcmp(only, "xrpc") != 0);
+  if (want("xtask") || (only && listed("xrpc")))
+    bench_cross_task(!only || !listed("xrpc"));
   if (want("vm"))
     bench_vm();
   if (want("cow"))
     bench_cow();
   if (want("pager"))
     bench_pager();
+  if (want("vmmap"))
+    bench_vm_map();
+  if (want("disk"))
+    bench_disk(ports[1]);
+  if (only && listed("paging"))
+    bench_paging(paging_mib);
   if (want("fork")) {
     bench_fork("task_create_exit_terminate_base", 0, 0, 0);
     bench_fork("task_create_exit_terminate_64MiB", 64 * MiB, 0, 0);
@@ -460,5 +493,7 @@ int main(int argc, char **argv) {
     bench_fork("task_self_terminate_base", 0, 1, 0);
   }
   printf("bench-done\n");
+  if (reboot)
+    host_reboot(ports[0], 0);
   return 0;
 }

@@ -38,6 +38,12 @@ void bench_cow(void);
 void bench_fork(const char *name, unsigned long extra, int self_terminate, int rewrite);
 /* bench_pager.c: faults served by a data manager in this task. */
 void bench_pager(void);
+/* vm_map and vm_deallocate of that pager's object, untouched. */
+void bench_vm_map(void);
+/* bench_disk.c: device_write/device_read throughput of vd0, and paging through the default
+   pager. */
+void bench_disk(mach_port_t device_master);
+void bench_paging(unsigned mib);
 
 #define PAGE ((vm_size_t)4096)
 #define MiB ((vm_size_t)1 << 20)
