@@ -250,5 +250,5 @@ table() {
   echo "# raw: kernel name value unit (one line per run)"
   cat "$RAW"
 } > "$OUT/results.txt"
-sed '/^$/,$d' "$OUT/results.txt"
+sed '/^# raw:/,$d' "$OUT/results.txt" | sed '$d'
 note "results in $OUT/results.txt"
