@@ -49,6 +49,7 @@ data() {
 SCALE=1000 data "$tmp/pager.dat" \
   "read fault, pager\\nthread (per page)|mica external_pager_fault_read_per_page|gnumach external_pager_fault_read_per_page|linux uffd_copy_fault" \
   "the same, GNU\\nMach's module|mica_peer external_pager_fault_read_per_page|gnumach external_pager_fault_read_per_page|-" \
+  "read fault, 1 page\\nper request|mica external_pager_fault_one_page_per_request|gnumach_own external_pager_fault_one_page_per_request|linux uffd_copy_fault" \
   "vm_map 8 MiB,\\nfirst|mica vm_map_memory_object_8MiB|gnumach vm_map_memory_object_8MiB|-" \
   "vm_map 8 MiB,\\nobject mapped|mica vm_map_memory_object_warm|gnumach_own vm_map_memory_object_warm|-" \
   "its vm_deallocate|mica vm_deallocate_memory_object_warm|gnumach_own vm_deallocate_memory_object_warm|-" \

@@ -177,6 +177,7 @@ fork+exit+wait, 64 MiB resident (***)|task_create_exit_terminate_64MiB|-|fork_ex
 external pager read fault per page (****)|external_pager_fault_read_per_page|external_pager_fault_read_per_page|uffd_copy_fault
  same, both running GNU Mach's module|peer:external_pager_fault_read_per_page|external_pager_fault_read_per_page|-
  same, both running Mica's module|external_pager_fault_read_per_page|own:external_pager_fault_read_per_page|-
+external pager fault, 1 page per request|external_pager_fault_one_page_per_request|own:external_pager_fault_one_page_per_request|uffd_copy_fault
 vm_map of a memory object, 8 MiB, first|vm_map_memory_object_8MiB|vm_map_memory_object_8MiB|-
 vm_map 8 MiB of a mapped object|vm_map_memory_object_warm|own:vm_map_memory_object_warm|-
  its vm_deallocate, untouched|vm_deallocate_memory_object_warm|own:vm_deallocate_memory_object_warm|-

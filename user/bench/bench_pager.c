@@ -3,7 +3,10 @@
    pages) from a buffer of its own, as the GNU Mach peer's bench_pager does
    (../shared/peers/gnumach-qemu/src/bench.c), with the same names:
    vm_map_memory_object_8MiB and external_pager_fault_read_per_page (2048 pages read once
-   each). The "#" line counts the data requests of one pass. bench_vm_map times vm_map and
+   each). The "#" line counts the data requests of one pass.
+   external_pager_fault_one_page_per_request is the same with a pager that supplies only the
+   first page asked for: one request per page on every kernel, as Linux's uffd_copy_fault
+   (one UFFDIO_COPY per fault) and as GNU Mach, which asks for one page. bench_vm_map times vm_map and
    vm_deallocate of the same object, untouched.
    Only the GNU Mach ABI is used (the thread starts with thread_create and thread_set_state),
    so the module runs on GNU Mach too (tools/gnumach-boot.sh, docs/benchmarks.md). */
@@ -23,6 +26,7 @@ enum { kPagerPages = 2048, kSupplyPages = 16 };
 
 static vm_address_t supply_buf;
 static volatile int requests, inits, terminates;
+static volatile unsigned supply_cap = kSupplyPages;  // pages a data_supply gives at most
 
 kern_return_t memory_object_init(mach_port_t mo, mach_port_t ctl, mach_port_t name,
                                  vm_size_t page_size) {
@@ -32,7 +36,7 @@ kern_return_t memory_object_init(mach_port_t mo, mach_port_t ctl, mach_port_t na
 kern_return_t memory_object_data_request(mach_port_t mo, mach_port_t ctl, vm_offset_t offset,
                                          vm_size_t length, vm_prot_t access) {
   requests++;
-  if (length > kSupplyPages * PAGE) length = kSupplyPages * PAGE;
+  if (length > supply_cap * PAGE) length = supply_cap * PAGE;
   return memory_object_data_supply(ctl, offset, supply_buf, length, FALSE, VM_PROT_NONE, FALSE,
                                    MACH_PORT_NULL);
 }
@@ -125,10 +129,13 @@ static mach_port_t pager_port(void) {
   return mo = port;
 }
 
-void bench_pager(void) {
+/* One line: 2048 pages mapped and read once each, the pager supplying at most cap pages a
+   request; map_name, if any, times the vm_map. */
+static void pager_faults(const char *fault_name, const char *map_name, unsigned cap) {
   mach_port_t self = mach_task_self(), mo = pager_port();
   if (mo == MACH_PORT_NULL)
     return;
+  supply_cap = cap;
   uint64_t map_cycles[kMaxReps], fault_cycles[kMaxReps];
   int reqs = 0;
   for (int round = -1; round < reps; round++) {
@@ -153,9 +160,16 @@ void bench_pager(void) {
     map_cycles[round] = t1 - t0;
     fault_cycles[round] = t2 - t1;
   }
-  report("vm_map_memory_object_8MiB", map_cycles, 1);
-  report("external_pager_fault_read_per_page", fault_cycles, kPagerPages);
-  printf("# pager_data_requests_for_2048_pages %d\n", reqs);
+  if (map_name)
+    report(map_name, map_cycles, 1);
+  report(fault_name, fault_cycles, kPagerPages);
+  printf("# %s: %d data requests for %d pages\n", fault_name, reqs, kPagerPages);
+  supply_cap = kSupplyPages;
+}
+
+void bench_pager(void) {
+  pager_faults("external_pager_fault_read_per_page", "vm_map_memory_object_8MiB", kSupplyPages);
+  pager_faults("external_pager_fault_one_page_per_request", NULL, 1);
 }
 
 /* vm_map of 8 MiB of the pager's object, then vm_deallocate of it, untouched; kMapLoops
