@@ -2,15 +2,16 @@
 # Draws the issue 6 figures of a tools/bench.sh run as SVG bar charts (gnuplot; installed from
 # Debian if missing): the external pager fault and vm_map of a memory object (µs, the three
 # kernels), and the disk throughput (MB/s, Mica and Linux). Medians over the runs of
-# BUILD_DIR/bench/raw.txt, as bench.sh's tables.
+# BUILD_DIR/bench/raw.txt (or of RAW_FILE, such lines concatenated), as bench.sh's tables.
 #
-# usage: tools/bench-plot.sh BUILD_DIR OUT_DIR
+# usage: tools/bench-plot.sh BUILD_DIR|RAW_FILE OUT_DIR
 #
 # Writes OUT_DIR/bench-pager.svg and OUT_DIR/bench-disk.svg (docs/ keeps the committed ones).
 set -euo pipefail
 usage() { sed -n '7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -eq 2 ] || usage
-raw=$1/bench/raw.txt out=$2
+raw=$1 out=$2
+[ -d "$raw" ] && raw=$raw/bench/raw.txt
 [ -s "$raw" ] || { echo "bench-plot: no $raw (run tools/bench.sh first)" >&2; exit 2; }
 mkdir -p "$out"
 if ! command -v gnuplot > /dev/null; then
