@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Draws the issue 6 figures of a tools/bench.sh run as SVG bar charts (gnuplot; installed from
 # Debian if missing): the external pager fault and vm_map of a memory object (µs, the three
-# kernels), and the disk throughput (MB/s, Mica and Linux). Medians over the runs of
+# kernels), and the disk and paging throughput (MB/s, Mica and Linux). Medians over the runs of
 # BUILD_DIR/bench/raw.txt (or of RAW_FILE, such lines concatenated), as bench.sh's tables.
 #
 # usage: tools/bench-plot.sh BUILD_DIR|RAW_FILE OUT_DIR
@@ -59,7 +59,9 @@ data "$tmp/disk.dat" \
   "write, 64 KiB|mica disk_write_64k|linux disk_write_64k" \
   "read, 64 KiB|mica disk_read_64k|linux disk_read_64k" \
   "write, 4 KiB|mica disk_write_4k|linux disk_write_4k" \
-  "read, 4 KiB|mica disk_read_4k|linux disk_read_4k"
+  "read, 4 KiB|mica disk_read_4k|linux disk_read_4k" \
+  "paging: write\\n128 MiB|mica paging_write_128m|linux paging_write_128m" \
+  "paging: read\\nit back|mica paging_read_back_128m|linux paging_read_back_128m"
 
 common='set terminal svg size 960,480 dynamic font "sans,12" noenhanced
 set bmargin 4
@@ -82,7 +84,7 @@ EOF
 gnuplot <<EOF
 $common
 set output "$out/bench-disk.svg"
-set title "Issue 6: raw virtio disk throughput from a user task, 16 MiB a pass (median)"
+set title "Issue 6: raw virtio disk throughput from a user task (16 MiB a pass), and paging 128 MiB (median)"
 set ylabel "MB/s (log scale; higher is better)"
 set logscale y
 plot "$tmp/disk.dat" using 2:xtic(1) title "Mica (device_write / device_read)", '' using 3 title "Linux (O_DIRECT pwrite / pread)"

@@ -12,7 +12,9 @@
 #     file=disk.img,format=raw,if=none,id=disk0,cache=unsafe -device \
 #     virtio-blk-pci,drive=disk0,addr=0x8" ./run.sh -s 1 [-a '-o disk'])
 #
-# (-a '-o disk' skips the peer's own lines: no name starts with "disk".) The disk options are
+# (-a '-o disk' skips the peer's own lines: no name starts with "disk".) With -a paging and
+# -m 64M (and a 320 MiB disk), /bin/bench makes the disk the swap area and runs only the paging
+# line of linux_disk.c, as Mica's (tools/bench.sh, --paging). The disk options are
 # those tools/boot.sh gives Mica's disks. The peer's Debian kernel has virtio, virtio_pci and
 # virtio_blk as modules, and its initramfs has none: the script downloads the same kernel
 # package again (apt-get download, as the peer's build.sh does) and keeps the modules it needs
@@ -95,9 +97,16 @@ cp "$dir/out/bench" "$root/bin/peer_bench"
 while read -r m; do cp "$mods/$m" "$root/lib/modules/$m"; done < "$mods/order"
 {
   echo '#!/bin/sh'
-  echo '# tools/linux-peer-disk.sh: the peer'"'"'s benchmarks, then the virtio disk driver and the disk one.'
-  echo '/bin/peer_bench "$@"; rc=$?'
+  echo '# tools/linux-peer-disk.sh: the peer'"'"'s benchmarks, then the virtio disk driver and the disk'
+  echo '# one; with the argument "paging", only the paging one, with the disk as swap.'
+  echo 'case " $* " in *" paging "*) paging=1 ;; *) paging=0; /bin/peer_bench "$@" ;; esac; rc=$?'
   while read -r m; do echo "insmod /lib/modules/$m || echo '# insmod $m failed'"; done < "$mods/order"
+  echo 'if [ $paging = 1 ]; then'
+  echo '  for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.2; done'
+  echo '  mkswap /dev/vda > /dev/null && swapon /dev/vda || echo "# swapon /dev/vda failed"'
+  echo '  echo "# $(grep -E "MemTotal|MemFree|SwapTotal" /proc/meminfo | tr -s " " | tr "\n" " ")"'
+  echo '  exec /bin/linux_disk -P 128'
+  echo 'fi'
   echo '/bin/linux_disk || rc=1'
   echo 'exit $rc'
 } > "$root/bin/bench"

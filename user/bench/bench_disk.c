@@ -128,11 +128,11 @@ static void rate_line(const char *what, unsigned mib, uint64_t cycles, int intac
   uint64_t bytes = (uint64_t)mib << 20;
   const char *mark = intact ? "" : "# (data lost) ";
   if (tsc_khz == 0) {
-    printf("%spaging_%s_%uMiB %lu cyc\n", mark, what, mib, cycles);
+    printf("%spaging_%s_%um %lu cyc\n", mark, what, mib, cycles);
     return;
   }
   uint64_t t = bytes * tsc_khz * 10 / (cycles * 1000);
-  printf("%spaging_%s_%uMiB %lu.%lu MB/s\n", mark, what, mib, t / 10, t % 10);
+  printf("%spaging_%s_%um %lu.%lu MB/s\n", mark, what, mib, t / 10, t % 10);
 }
 
 void bench_paging(unsigned mib) {

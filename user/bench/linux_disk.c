@@ -3,7 +3,10 @@
    pass and 5 timed ones, the median pass in MB/s (10^6 bytes a second). Built for Linux, not
    for Mica: tools/bench-linux-disk.sh compiles it (gcc -static) and boots it in the Linux
    peer's initramfs in place of its bench program, with the same output form
-   ("name value unit", "#" details). It ignores the peer's "-d DIR" argument. */
+   ("name value unit", "#" details). It ignores the peer's "-d DIR" argument.
+   With "-P MIB" it measures paging instead, as bench_disk.c's bench_paging: it writes two
+   words into every page of MIB MiB of anonymous memory, reads them back and checks them, one
+   pass each, in MB/s (the /bin/bench wrapper first makes /dev/vda the swap area). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,8 +54,39 @@ static void line(const char *name, uint64_t *ns, size_t record) {
          med / (kBytes / record) / 1e3);
 }
 
-int main(void) {
+static int paging(long mib) {
+  size_t size = (size_t)mib << 20;
+  char *a = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (a == MAP_FAILED) {
+    printf("# paging: mmap %ld MiB: %s\n", mib, strerror(errno));
+    return 1;
+  }
+  uint64_t t0 = now_ns();
+  for (size_t off = 0; off < size; off += 4096) {
+    uint64_t *p = (uint64_t *)(a + off);
+    p[0] = 0x7061676500000000ull | off;
+    p[4096 / 8 - 1] = ~(uint64_t)off;
+  }
+  uint64_t t1 = now_ns();
+  size_t bad = 0;
+  for (size_t off = 0; off < size; off += 4096) {
+    uint64_t *p = (uint64_t *)(a + off);
+    if (p[0] != (0x7061676500000000ull | off) || p[4096 / 8 - 1] != ~(uint64_t)off)
+      bad++;
+  }
+  uint64_t t2 = now_ns();
+  const char *mark = bad ? "# (data lost) " : "";
+  printf("%spaging_write_%ldm %.1f MB/s\n", mark, mib, size / (double)(t1 - t0) * 1e3);
+  printf("%spaging_read_back_%ldm %.1f MB/s\n", mark, mib, size / (double)(t2 - t1) * 1e3);
+  printf("# paging: %zu of %zu pages read back wrong\n", bad, size / 4096);
+  return bad != 0;
+}
+
+int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp(argv[i], "-P") == 0)
+      return paging(atol(argv[i + 1]));
   int fd = -1;
   // The driver module was just loaded: wait for its disk to appear.
   for (int i = 0; i < 100 && fd < 0; i++) {
