@@ -8,9 +8,10 @@
    Lines in MB/s (10^6 bytes a second), the median pass; a "#" line gives the time per call.
 
    bench_paging: end-to-end paging through the default pager. Booted with little memory after
-   the default_pager module (tools/bench.sh --paging), it writes two words into every page of
-   paging_mib MiB (more than the machine has), then reads them all back and checks them.
-   One pass each; the lines are the MB/s of each pass over the whole region. */
+   the default_pager module (as tools/bench.sh does unless --no-paging), it writes two words
+   into every page of paging_mib MiB (more than the machine has), then reads them all back
+   and checks them. One pass each; the lines are the MB/s of each pass over the whole
+   region. */
 #include <device/device.h>
 #include <mach.h>
 #include <mach/vm_statistics.h>
