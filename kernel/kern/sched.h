@@ -28,7 +28,8 @@ bool thread_wakeup_one_here(const void* event);
 Thread* thread_wakeup_take(const void* event);
 // As thread_block, but the CPU goes straight to `to` (from thread_wakeup_take), with no run
 // queue in between (Mach's handoff). If `to` is bound to another CPU, or the caller's wait
-// already ended, `to` is queued instead (thread_setrun) and the caller blocks as usual.
+// already ended, `to` is queued instead (thread_setrun) and the caller blocks as usual; if
+// `to` has not left its own CPU yet, it goes on running there.
 WaitResult thread_block_handoff(Thread* to);
 // Ends `t`'s wait, if it is waiting, with `result`.
 void clear_wait(Thread* t, WaitResult result);
@@ -38,7 +39,8 @@ void clear_wait(Thread* t, WaitResult result);
 // that runs, or is between a CPU and a queue, is left as it is: the caller interrupts it.
 void thread_wake_to_end(Thread* t, int pri);
 
-// Puts a runnable thread on a run queue, preempting or waking a CPU if it should run now.
+// Puts a runnable thread on a run queue, preempting or waking a CPU if it should run now. A
+// thread whose wait ended before it left its CPU is not queued: it goes on running there.
 void thread_setrun(Thread* t);
 // Yields the CPU to a thread of the same or higher priority, if any; returns true if another
 // thread ran (swtch's result).

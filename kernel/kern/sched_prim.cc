@@ -5,6 +5,14 @@
 // its own CPU has finished switching away from it. Thread::on_cpu stays true until the old
 // CPU is off the thread's stack (thread_switch_finish), and a CPU about to run a thread spins
 // until that flag drops. Lock order: wait bucket -> timeout list -> processor.
+//
+// A thread is queued (or handed the CPU) only once it has left its CPU, that is once its
+// processor's active_thread names another thread (set under the processor's lock). A wait
+// that ends before that (between assert_wait and the switch) leaves the thread running where
+// it is (runs_on), and its thread_block returns at once. So a CPU only ever spins for a
+// thread whose CPU chose its own next thread earlier, and two CPUs can never spin for each
+// other: when each could take the thread the other was still running, each spun for the
+// other's, interrupts off, forever (the 2-CPU pressuretest hang).
 #include "kern/sched.h"
 
 #include "kern/processor.h"
@@ -88,15 +96,35 @@ Thread* choose_next(Processor* p) {
   return p->idle_thread;
 }
 
-// Switches away from `self` (interrupts off, no locks held). When `requeue`, self stays
-// runnable and goes back on this CPU's run queue (unless a better choice is only self).
-MICA_HOT bool reschedule(Thread* self, bool requeue, Thread* direct = nullptr) {
+// Whether `t`, whose wait has just ended (off its wait queue, kRunnable, and owned by the
+// caller), has yet to leave its CPU: then it goes on running there (kRunning), and must be
+// neither queued nor handed the CPU. Interrupts off.
+MICA_HOT bool runs_on(Thread* t) {
+  // last_cpu does not change meanwhile: only a CPU that takes t off a run queue sets it.
+  Processor* home = &processors[t->last_cpu];
+  if (home == current_processor()) {
+    // This CPU is not inside a switch (interrupts are off, and we run): its active_thread
+    // is the thread it runs, and only it changes it.
+    if (home->active_thread != t) return false;
+    __atomic_store_n(&t->state, ThreadState::kRunning, __ATOMIC_RELEASE);
+    return true;
+  }
+  SpinGuard g(home->lock);
+  if (home->active_thread != t) return false;
+  __atomic_store_n(&t->state, ThreadState::kRunning, __ATOMIC_RELEASE);
+  return true;
+}
+
+// Switches away from `self` (interrupts off, no locks held), or not, if self is the best
+// choice. A self still kRunning (preempted, yielding, or woken before it could block) stays
+// runnable and goes back on this CPU's run queue; a waiting or halted one leaves it.
+MICA_HOT bool reschedule(Thread* self, Thread* direct = nullptr) {
   Processor* p = current_processor();
   Thread* next;
   {
     SpinGuard g(p->lock);
     p->need_resched = false;
-    if (requeue && self != p->idle_thread && self->state == ThreadState::kRunning) {
+    if (self != p->idle_thread && self->state == ThreadState::kRunning) {
       self->state = ThreadState::kRunnable;
       self->runq_owner = p;
       p->runq.enqueue(self);
@@ -113,9 +141,6 @@ MICA_HOT bool reschedule(Thread* self, bool requeue, Thread* direct = nullptr) {
     p->active_thread = next;
   }
   if (next == self) return false;
-  // A thread leaving its CPU after assert_wait has done its block, even if it was preempted
-  // before calling thread_block, or woken while on its way out (see there).
-  self->wait_consumed = true;
   while (__atomic_load_n(&next->on_cpu, __ATOMIC_ACQUIRE)) arch_cpu_relax();
   next->on_cpu = true;
   ++p->context_switches;
@@ -142,7 +167,6 @@ MICA_HOT void assert_wait(const void* event, uint64_t timeout_ns) {
     SpinGuard g(b.lock);
     self->wait_event = event;
     self->wait_result = WaitResult::kAwakened;
-    self->wait_consumed = false;
     self->state = ThreadState::kWaiting;
     b.threads.push_back(self);
     if (timeout_ns) {
@@ -155,21 +179,30 @@ MICA_HOT void assert_wait(const void* event, uint64_t timeout_ns) {
   arch_irq_restore(s);
 }
 
+namespace {
+
+// A thread told to end does not wait (its wait returns kInterrupted), except for what it
+// still does once it is ending (thread_terminate_self). Interrupts off.
+void interrupt_wait_if_ending(Thread* self) {
+  if (self->terminate_requested && !self->dying && self->state == ThreadState::kWaiting)
+    clear_wait(self, WaitResult::kInterrupted);
+}
+
+// kRunning: the wait has ended already, while the thread still ran (runs_on), or while it was
+// off its CPU after a preemption between assert_wait and here. Either way there is nothing
+// left to wait for. (A wait ending from now on finds the thread in reschedule, under its
+// processor's lock, and reschedule then keeps it runnable.)
+bool wait_over(const Thread* self) {
+  return __atomic_load_n(&self->state, __ATOMIC_ACQUIRE) == ThreadState::kRunning;
+}
+
+}  // namespace
+
 WaitResult thread_block() {
   Thread* self = current_thread();
   IrqState s = arch_irq_disable();
-  if (self->wait_consumed && self->state == ThreadState::kRunning) {
-    // Preempted between assert_wait and here: the thread was switched out as if it had
-    // blocked, and runs again only because the wait ended. Blocking now would leave it on
-    // no run queue.
-    arch_irq_restore(s);
-    return self->wait_result;
-  }
-  // A thread told to end does not wait (its wait returns kInterrupted), except for what it
-  // still does once it is ending (thread_terminate_self).
-  if (self->terminate_requested && !self->dying && self->state == ThreadState::kWaiting)
-    clear_wait(self, WaitResult::kInterrupted);
-  reschedule(self, false);
+  interrupt_wait_if_ending(self);
+  if (!wait_over(self)) reschedule(self);
   arch_irq_restore(s);
   return self->wait_result;
 }
@@ -177,18 +210,19 @@ WaitResult thread_block() {
 MICA_HOT WaitResult thread_block_handoff(Thread* to) {
   Thread* self = current_thread();
   IrqState s = arch_irq_disable();
+  interrupt_wait_if_ending(self);
   bool here = to->bound_cpu < 0 || to->bound_cpu == static_cast<int>(arch_cpu_id());
-  if (!here || (self->wait_consumed && self->state == ThreadState::kRunning)) {
-    // `to` cannot run here, or our own wait is already over (see thread_block): `to` goes
-    // the ordinary way.
+  if (!here || wait_over(self)) {
+    // `to` cannot run here, or our own wait is already over: `to` goes the ordinary way.
     thread_setrun(to);
-    arch_irq_restore(s);
-    return here ? self->wait_result : thread_block();
+    if (!wait_over(self)) reschedule(self);
+  } else if (runs_on(to)) {
+    // `to` was woken before it left its CPU: it goes on there, and we block.
+    reschedule(self);
+  } else {
+    // `to` runs now (or, if our wait ends meanwhile, after us: reschedule queues us).
+    reschedule(self, to);
   }
-  if (self->terminate_requested && !self->dying && self->state == ThreadState::kWaiting)
-    clear_wait(self, WaitResult::kInterrupted);
-  // Woken already (queued by its waker), or still waiting: either way `to` runs now.
-  reschedule(self, false, to);
   arch_irq_restore(s);
   return self->wait_result;
 }
@@ -264,6 +298,7 @@ namespace {
 void setrun_here(Thread* t) {
   Processor* p = current_processor();
   if (t->bound_cpu >= 0 && t->bound_cpu != static_cast<int>(p->id)) return thread_setrun(t);
+  if (runs_on(t)) return;
   SpinGuard g(p->lock);
   t->state = ThreadState::kRunnable;
   t->runq_owner = p;
@@ -337,6 +372,10 @@ bool thread_wakeup_one_here(const void* event) { return wakeup(event, true, true
 
 void thread_setrun(Thread* t) {
   IrqState s = arch_irq_disable();
+  if (runs_on(t)) {
+    arch_irq_restore(s);
+    return;
+  }
   Processor* here = current_processor();
   Processor* target = nullptr;
   if (t->bound_cpu >= 0) {
@@ -366,7 +405,7 @@ void thread_setrun(Thread* t) {
 bool thread_yield() {
   Thread* self = current_thread();
   IrqState s = arch_irq_disable();
-  bool ran_other = reschedule(self, true);
+  bool ran_other = reschedule(self);
   arch_irq_restore(s);
   return ran_other;
 }
@@ -383,7 +422,7 @@ bool thread_yield_depressed(uint64_t ns) {
     }
     self->depress_deadline_ns = arch_time_ns() + ns;
   }
-  bool ran_other = reschedule(self, true);
+  bool ran_other = reschedule(self);
   depress_end(self);
   arch_irq_restore(s);
   return ran_other;
@@ -413,10 +452,8 @@ bool thread_handoff(Thread* to, bool wait, uint64_t wait_ns) {
     arch_irq_restore(s);
     assert_wait(&self->wait_event, wait_ns);  // an event nobody signals: only the timeout
     arch_irq_disable();
-    reschedule(self, false, to);
-  } else {
-    reschedule(self, true, to);
   }
+  reschedule(self, to);
   arch_irq_restore(s);
   return true;
 }
@@ -477,7 +514,7 @@ void sched_tick() {
 MICA_HOT void sched_preempt_check() {
   Processor* p = current_processor();
   if (!p->need_resched) return;
-  reschedule(p->active_thread, true);
+  reschedule(p->active_thread);
 }
 
 void processor_start(unsigned id) {
@@ -506,7 +543,7 @@ void processor_idle_loop() {
         work = processors[i].online && processors[i].runq.size() > 0;
     }
     if (work) {
-      reschedule(p->idle_thread, false);
+      reschedule(p->idle_thread);
     } else {
       arch_idle_wait();
     }

@@ -48,9 +48,6 @@ struct Thread {
   // Waiting.
   const void* wait_event = nullptr;
   WaitResult wait_result = WaitResult::kAwakened;
-  // The thread left its CPU since its last assert_wait (it blocked, or was preempted before
-  // blocking): its thread_block has nothing left to do (sched_prim.cc).
-  bool wait_consumed = false;
   uint64_t wait_deadline_ns = 0;  // 0: no timeout
   QueueLink wait_link;
   QueueLink timeout_link;

@@ -1,8 +1,9 @@
-// Per-thread machine state on the host: the host tests never switch threads, so the MI
-// headers that embed ArchThreadState (kern/thread.h) only need the type to exist.
+// Per-thread machine state on the host. The host tests of the VM and IPC code never switch
+// threads; the scheduler's simulated multiprocessor (tests/host/sched/sim.cc) keeps each
+// thread's stack and context behind `sim`.
 #pragma once
 #include <stdint.h>
 
 struct ArchThreadState {
-  uint64_t unused = 0;
+  void* sim = nullptr;
 };
