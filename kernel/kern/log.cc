@@ -75,7 +75,7 @@ void panic(const char* fmt, ...) {
   format(line_sink, &l, fmt, ap);
   va_end(ap);
   l.buf[l.len++] = '\n';
-  console_lock.unlock();  // another CPU may have died holding it
+  console_lock.reset();  // another CPU may have stopped holding it
   emit(l);
   arch_backtrace(__builtin_frame_address(0));
   arch_panic_exit();

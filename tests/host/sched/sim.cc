@@ -235,7 +235,8 @@ void arch_thread_adopt_boot(Thread* t) {
 
 Thread* arch_context_switch(Thread* from, Thread* to) {
   SimCpu* c = g_cur;
-  for (unsigned i = 0; i < g_ncpus; ++i) g_cpus[i].idle_run = 0;  // a thread runs: no CPU is stuck idle
+  // A thread runs: no CPU is stuck idle.
+  for (unsigned i = 0; i < g_ncpus; ++i) g_cpus[i].idle_run = 0;
   c->prev = from;
   c->on_stack = sim_of(to);
   switch_context(&sim_of(from)->ctx, &sim_of(to)->ctx, sim_of(to)->stack, kStackSize);
