@@ -3,8 +3,10 @@
    for again when read again. The data manager is pagertest's (its machinery is compiled here
    without its tests).
 
-   Run on 1 CPU only for now: on 2 CPUs this boot hangs about one time in three partway
-   through the test (docs/status.md, issue 6), a bug not found yet. */
+   Booted on 1 and 2 CPUs (system.pressure{1,2}). On 2 CPUs it used to hang about one time in
+   three: a fault waiting for memory and the pageout daemon each woke the other on the way to
+   block, and the two CPUs spun for each other's thread (docs/design.md, "Threads and
+   scheduling"). */
 #define PAGERTEST_MACHINERY_ONLY
 #include "pagertest.c"
 
