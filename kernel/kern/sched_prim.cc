@@ -305,27 +305,27 @@ void setrun_here(Thread* t) {
   p->runq.enqueue(t, true);
 }
 
+// Takes the first thread waiting on `event` off bucket `b`, made runnable (not yet queued).
+MICA_HOT inline Thread* take_waiter(WaitBucket& b, const void* event) {
+  SpinGuard g(b.lock);
+  for (Thread* t : b.threads) {
+    if (t->wait_event == event) {
+      b.threads.remove(t);
+      t->wait_event = nullptr;
+      t->wait_result = WaitResult::kAwakened;
+      t->state = ThreadState::kRunnable;
+      return t;
+    }
+  }
+  return nullptr;
+}
+
 bool wakeup(const void* event, bool one, bool here = false) {
   IrqState s = arch_irq_disable();
   WaitBucket& b = bucket_for(event);
   bool any = false;
   for (;;) {
-    Thread* found = nullptr;
-    {
-      SpinGuard g(b.lock);
-      for (Thread* t : b.threads) {
-        if (t->wait_event == event) {
-          found = t;
-          break;
-        }
-      }
-      if (found) {
-        b.threads.remove(found);
-        found->wait_event = nullptr;
-        found->wait_result = WaitResult::kAwakened;
-        found->state = ThreadState::kRunnable;
-      }
-    }
+    Thread* found = take_waiter(b, event);
     if (!found) break;
     any = true;
     timeout_cancel(found);
@@ -343,22 +343,7 @@ bool wakeup(const void* event, bool one, bool here = false) {
 MICA_HOT Thread* thread_wakeup_take(const void* event) {
   IrqState s = arch_irq_disable();
   WaitBucket& b = bucket_for(event);
-  Thread* found = nullptr;
-  {
-    SpinGuard g(b.lock);
-    for (Thread* t : b.threads) {
-      if (t->wait_event == event) {
-        found = t;
-        break;
-      }
-    }
-    if (found) {
-      b.threads.remove(found);
-      found->wait_event = nullptr;
-      found->wait_result = WaitResult::kAwakened;
-      found->state = ThreadState::kRunnable;
-    }
-  }
+  Thread* found = take_waiter(b, event);
   // The flag was set under the bucket lock, before the thread was queued there: a waiter
   // without a timeout costs no timeout_lock.
   if (found && __atomic_load_n(&found->on_timeout_list, __ATOMIC_RELAXED)) timeout_cancel(found);
